@@ -1,0 +1,3 @@
+"""Almanac: a self-hosted editorial content calendar and scheduler."""
+
+__version__ = "0.1.0"

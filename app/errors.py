@@ -1,0 +1,107 @@
+"""One error family, rendered by one handler as JSON for the API and as a page for HTML.
+
+Every error body has one shape::
+
+    {"detail": "a sentence a person understands",
+     "errors": [{"field": ..., "network": ..., "message": ...}]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class AppError(Exception):
+    status_code = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers
+
+
+class NotFound(AppError):
+    status_code = 404
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+
+
+class Invalid(AppError):
+    status_code = 422
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _render(
+    request: Request,
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+):  # type: ignore[no-untyped-def]
+    if _wants_html(request) and hasattr(request.app.state, "templates"):
+        return request.app.state.templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": status, "detail": detail, "errors": errors},
+            status_code=status,
+            headers=headers,
+        )
+    if _wants_html(request):
+        return HTMLResponse(
+            f"<h1>{status}</h1><p>{detail}</p>", status_code=status, headers=headers
+        )
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError):  # type: ignore[no-untyped-def]
+        return _render(request, exc.status_code, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        errors = [
+            {
+                "field": ".".join(
+                    str(part) for part in err["loc"] if part not in ("body", "query", "path")
+                ),
+                "network": None,
+                "message": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        return _render(request, 422, "Some fields are not valid.", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "Nothing here."
+        return _render(request, exc.status_code, detail, [], getattr(exc, "headers", None))

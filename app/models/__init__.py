@@ -1,0 +1,34 @@
+"""All models, imported together so Alembic (and everyone else) sees the whole schema."""
+
+from app.models.base import Base, utcnow
+from app.models.channel import Channel, ChannelStatus
+from app.models.delivery import CLAIMABLE_STATUSES, LIVE_STATUSES, Delivery, DeliveryStatus
+from app.models.plan import Label, Plan, PlanKind, post_label
+from app.models.post import Post, PostStatus, Variant
+from app.models.sandbox import SandboxPost
+from app.models.scheduler import SchedulerHeartbeat
+from app.models.workspace import Membership, Role, User, Workspace
+
+__all__ = [
+    "CLAIMABLE_STATUSES",
+    "LIVE_STATUSES",
+    "Base",
+    "Channel",
+    "ChannelStatus",
+    "Delivery",
+    "DeliveryStatus",
+    "Label",
+    "Membership",
+    "Plan",
+    "PlanKind",
+    "Post",
+    "PostStatus",
+    "Role",
+    "SandboxPost",
+    "SchedulerHeartbeat",
+    "User",
+    "Variant",
+    "Workspace",
+    "post_label",
+    "utcnow",
+]

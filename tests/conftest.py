@@ -1,0 +1,219 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: ``ALMANAC_TEST_POSTGRES_URL`` (default the local server, database
+``test``, user ``postgres``). Each xdist worker gets its own database, created
+and migrated once; each test starts with empty tables. When PostgreSQL cannot be
+reached a local run says so loudly and skips only the PostgreSQL tests; a CI run
+(``CI=true``) fails instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app import migrate
+from app.db import Database, create_engine
+from app.main import create_app
+from app.models import Base
+from app.settings import Environment, Settings, load_settings
+
+PG_URL = os.environ.get(
+    "ALMANAC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+TEST_KEYS = [Fernet.generate_key().decode()]
+TEST_SECRET = "test-secret-key-that-is-long-enough-to-pass-0123456789"
+
+_pg_problem: str | None = None
+
+
+async def _probe_postgres() -> str | None:
+    import asyncpg
+
+    url = make_url(PG_URL)
+    try:
+        connection = await asyncio.wait_for(
+            asyncpg.connect(
+                host=url.host,
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
+                database=url.database,
+            ),
+            timeout=5,
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _pg_problem
+    _pg_problem = asyncio.run(_probe_postgres())
+    if _pg_problem and IN_CI:
+        pytest.exit(
+            f"PostgreSQL is unreachable at {make_url(PG_URL).render_as_string(hide_password=True)} "
+            f"({_pg_problem}); CI requires it.",
+            returncode=3,
+        )
+
+
+_BANNER = "!" * 78
+
+
+def _pg_warning() -> list[str]:
+    where = make_url(PG_URL).render_as_string(hide_password=True)
+    return [
+        _BANNER,
+        f"!!  PostgreSQL UNREACHABLE at {where}",
+        f"!!  ({_pg_problem})",
+        "!!  PostgreSQL tests are SKIPPED. Set ALMANAC_TEST_POSTGRES_URL or start PostgreSQL.",
+        _BANNER,
+    ]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if _pg_problem:
+        return _pg_warning()
+    return [f"PostgreSQL: {make_url(PG_URL).render_as_string(hide_password=True)} (reachable)"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if _pg_problem:
+        for line in _pg_warning():
+            terminalreporter.write_line(line, red=True, bold=True)
+
+
+# -- databases ----------------------------------------------------------------
+
+
+def worker_database_name(suffix: str = "") -> str:
+    return f"almanac_test_{WORKER}{suffix}"
+
+
+async def create_pg_database(name: str) -> str:
+    """(Re)create a PostgreSQL database next to the test one; return its URL."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+def require_postgres() -> None:
+    if _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable ({_pg_problem})")
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def migrated_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    """One database per backend and worker, migrated to head once."""
+    backend = request.param
+    if backend == "postgresql":
+        require_postgres()
+        url = await create_pg_database(worker_database_name())
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'almanac.db'}"
+    database = Database(create_engine(url))
+    await migrate.upgrade(database.engine)
+    yield database
+    await database.dispose()
+    if backend == "postgresql":
+        await drop_pg_database(worker_database_name())
+
+
+async def empty_all_tables(database: Database) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in tables:
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            await connection.execute(text(f"TRUNCATE {quoted} CASCADE"))
+
+
+@pytest.fixture
+async def database(migrated_database: Database) -> AsyncIterator[Database]:
+    """A migrated database with empty tables, on SQLite and on PostgreSQL."""
+    yield migrated_database
+    await empty_all_tables(migrated_database)
+
+
+@pytest.fixture
+def backend(database: Database) -> str:
+    return "sqlite" if database.is_sqlite else "postgresql"
+
+
+# -- settings and app ------------------------------------------------------------
+
+
+def make_settings(data_dir: Path, database_url: str = "", **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": Environment.test,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "secret_key": TEST_SECRET,
+        "encryption_keys": TEST_KEYS,
+        "allow_private_hosts": True,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path) -> Settings:
+    url = database.engine.url.render_as_string(hide_password=False)
+    return make_settings(tmp_path / "data", url)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, database)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No ALMANAC_* variable from the outer environment leaks into a settings test."""
+    for name in list(os.environ):
+        if name.startswith("ALMANAC_"):
+            monkeypatch.delenv(name)
+    yield monkeypatch
