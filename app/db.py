@@ -13,6 +13,7 @@ services only ``flush()``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -72,8 +73,9 @@ class Database:
         await self.engine.dispose()
 
 
+@asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Yield a session and commit once at the end, or roll back on error."""
+    """A session that commits once at the end, or rolls back on error."""
     async with factory() as session:
         try:
             yield session

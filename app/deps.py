@@ -30,7 +30,7 @@ def get_app_settings(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     factory = database.read_session if request.method in SAFE_METHODS else database.write_session
-    async for session in session_scope(factory):
+    async with session_scope(factory) as session:
         yield session
 
 

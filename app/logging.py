@@ -35,6 +35,7 @@ def redact_text(text: str) -> str:
 
 
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key, value in list(event.items()):
         if key != "event" and SECRET_FIELDS.search(key):
             event[key] = "[redacted]"
@@ -76,7 +77,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("httpx", "httpcore"):
+    # apscheduler.executors logs every run of every job at INFO.
+    for name in ("httpx", "httpcore", "alembic", "apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler"):
         logging.getLogger(name).handlers[:] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,13 +36,20 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
     await _run(engine, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def _run(engine: AsyncEngine, action) -> None:  # type: ignore[no-untyped-def]
+# Several processes may start together (web replicas, schedulers): on PostgreSQL
+# they take turns on an advisory lock, so one migrates and the others find it done.
+_PG_MIGRATION_LOCK = 0x616C6D61  # "alma"
+
+
+async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
     def _sync(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         action(config)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
         await connection.run_sync(_sync)
 
 

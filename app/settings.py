@@ -204,7 +204,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "settings"
-        raise ConfigError(f"ALMANAC_{field.upper()}: {error['msg']}") from None
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"ALMANAC_{field.upper()}: {message}") from None
     settings.database  # noqa: B018 - validates the URL early
     return resolve_secrets(settings)
 

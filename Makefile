@@ -1,0 +1,64 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make run    install, migrate, start web + scheduler on SQLite with a demo workspace
+#   make test   install everything the tests need (Debian packages included) and run them
+
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+# Reinstall when the dependencies change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run demo serve scheduler migrate test test-fast lint browser-deps clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/almanac run --demo
+
+serve: install
+	$(BIN)/almanac serve
+
+scheduler: install
+	$(BIN)/almanac scheduler
+
+migrate: install
+	$(BIN)/almanac migrate
+
+demo: install
+	$(BIN)/almanac demo
+
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		fi; \
+	fi
+	@/usr/bin/chromium --version
+
+test: install browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -rs
+
+# Quicker loop while working: no browser, no subprocess tests.
+test-fast: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not slow" --ignore=tests/browser
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info
