@@ -216,7 +216,7 @@ async def _load_demo(settings: Settings, reset: bool):  # type: ignore[no-untype
 
 def _print_demo(summary: Any) -> None:
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(line, highlight=False, markup=False)
 
 
 @cli.command()

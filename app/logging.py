@@ -9,10 +9,11 @@ so they are held at WARNING.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -34,14 +35,46 @@ def redact_text(text: str) -> str:
     return text
 
 
+def _is_secret_name(key: object) -> bool:
+    return isinstance(key, str) and SECRET_FIELDS.search(key) is not None
+
+
+def _scrub(value: Any) -> Any:
+    """Redact a value, looking inside dicts, lists and tuples (request dumps, headers)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            key: "[redacted]" if _is_secret_name(key) else _scrub(item)
+            for key, item in value.items()
+        }
+    if type(value) in (list, tuple):
+        return type(value)(_scrub(item) for item in value)
+    return value
+
+
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     event.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key, value in list(event.items()):
         if key != "event" and SECRET_FIELDS.search(key):
             event[key] = "[redacted]"
-        elif isinstance(value, str):
-            event[key] = redact_text(value)
+        else:
+            event[key] = _scrub(value)
     return event
+
+
+def _redact_exception(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Exception messages carry URLs (httpx puts the request URL in its errors)."""
+    if isinstance(event.get("exception"), str):
+        event["exception"] = redact_text(event["exception"])
+    return event
+
+
+def _redacted_traceback(sio: TextIO, exc_info: Any) -> None:
+    # Plain, without the rich formatter's local variables (credentials live there).
+    buffer = io.StringIO()
+    structlog.dev.plain_traceback(buffer, exc_info)
+    sio.write(redact_text(buffer.getvalue()))
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
@@ -56,7 +89,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=_redacted_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -69,6 +104,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info if fmt == "json" else _passthrough,
+            _redact_exception,
             renderer,
         ],
     )

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.models import Base
-from app.models.base import UTCDateTime
+from app.models.base import EnumString, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,6 +25,8 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     never import application code that may change later."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EnumString):
+        return f"sa.String(length={obj.impl.length})"
     return False
 
 

@@ -30,7 +30,8 @@ PG_URL = os.environ.get(
     "ALMANAC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Unique per run and worker: parallel runs on one server never drop each other's database.
+WORKER = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 TEST_KEYS = [Fernet.generate_key().decode()]
 TEST_SECRET = "test-secret-key-that-is-long-enough-to-pass-0123456789"
 
@@ -155,13 +156,10 @@ async def migrated_database(
 
 async def empty_all_tables(database: Database) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    # DELETE in reverse dependency order: much faster than TRUNCATE on tiny tables.
     async with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for name in tables:
-                await connection.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            await connection.execute(text(f"TRUNCATE {quoted} CASCADE"))
+        for name in tables:
+            await connection.execute(text(f'DELETE FROM "{name}"'))
 
 
 @pytest.fixture

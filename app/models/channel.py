@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EnumString, IdMixin, TimestampMixin, enum_check
 from app.networks.base import Network
 
 
@@ -30,11 +30,13 @@ class Channel(IdMixin, TimestampMixin, Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspace.id", ondelete="CASCADE"), index=True
     )
-    network: Mapped[Network] = mapped_column(String(24))
+    network: Mapped[Network] = mapped_column(EnumString(Network, 24))
     name: Mapped[str] = mapped_column(String(120))
     # Fernet token (see app.crypto); never returned by the API, never logged.
     credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[ChannelStatus] = mapped_column(String(16), default=ChannelStatus.connected)
+    status: Mapped[ChannelStatus] = mapped_column(
+        EnumString(ChannelStatus, 16), default=ChannelStatus.connected
+    )
     status_message: Mapped[str | None] = mapped_column(Text)
     account_handle: Mapped[str | None] = mapped_column(String(255))
     # Limits read from the network where it exposes them (e.g. a Mastodon

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EnumString, IdMixin, TimestampMixin, enum_check
 
 
 class DeliveryStatus(StrEnum):
@@ -86,8 +86,12 @@ class Delivery(IdMixin, TimestampMixin, Base):
     )
     variant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
     # No cascade: a channel with a publishing history is not deleted under it.
-    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channel.id"), index=True)
-    status: Mapped[DeliveryStatus] = mapped_column(String(16), default=DeliveryStatus.pending)
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("channel.id", ondelete="RESTRICT"), index=True
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(
+        EnumString(DeliveryStatus, 16), default=DeliveryStatus.pending
+    )
     due_at: Mapped[datetime]
     # When the next claim may happen: due_at at first, then the retry backoff.
     next_attempt_at: Mapped[datetime]

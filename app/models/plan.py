@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EnumString, IdMixin, TimestampMixin, enum_check
 
 
 class PlanKind(StrEnum):
@@ -40,7 +40,7 @@ class Plan(IdMixin, TimestampMixin, Base):
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
-    kind: Mapped[PlanKind] = mapped_column(String(8))
+    kind: Mapped[PlanKind] = mapped_column(EnumString(PlanKind, 8))
     period: Mapped[str] = mapped_column(String(8))
     starts_on: Mapped[date]
     ends_on: Mapped[date]

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EnumString, IdMixin, TimestampMixin, enum_check
 from app.models.plan import Label, post_label
 
 
@@ -65,7 +65,7 @@ class Post(IdMixin, TimestampMixin, Base):
     # [{"media_id": "...", "alt": "..."}]; the media table comes with its issue.
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     link: Mapped[str | None] = mapped_column(String(2048))
-    status: Mapped[PostStatus] = mapped_column(String(20), default=PostStatus.draft)
+    status: Mapped[PostStatus] = mapped_column(EnumString(PostStatus, 20), default=PostStatus.draft)
     local_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     fold: Mapped[int] = mapped_column(default=0)

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, IdMixin, TimestampMixin, enum_check
+from app.models.base import Base, EnumString, IdMixin, TimestampMixin, enum_check
 
 
 class Role(StrEnum):
@@ -70,4 +70,4 @@ class Membership(IdMixin, TimestampMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[Role] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumString(Role, 16))

@@ -437,7 +437,10 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("attempts >= 0", name=op.f("ck_delivery_attempts")),
         sa.ForeignKeyConstraint(
-            ["channel_id"], ["channel.id"], name=op.f("fk_delivery_channel_id_channel")
+            ["channel_id"],
+            ["channel.id"],
+            name=op.f("fk_delivery_channel_id_channel"),
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["post_id"], ["post.id"], name=op.f("fk_delivery_post_id_post"), ondelete="CASCADE"
