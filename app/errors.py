@@ -12,8 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.logging import get_logger
+
+log = get_logger("almanac.errors")
 
 
 class AppError(Exception):
@@ -64,18 +68,14 @@ def _render(
     detail: str,
     errors: list[dict[str, Any]],
     headers: dict[str, str] | None = None,
-):  # type: ignore[no-untyped-def]
-    if _wants_html(request) and hasattr(request.app.state, "templates"):
+) -> Response:
+    if _wants_html(request):
         return request.app.state.templates.TemplateResponse(
             request,
             "error.html",
             {"status": status, "detail": detail, "errors": errors},
             status_code=status,
             headers=headers,
-        )
-    if _wants_html(request):
-        return HTMLResponse(
-            f"<h1>{status}</h1><p>{detail}</p>", status_code=status, headers=headers
         )
     return JSONResponse({"detail": detail, "errors": errors}, status_code=status, headers=headers)
 
@@ -98,6 +98,11 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return _render(request, 422, "Some fields are not valid.", errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path, method=request.method)
+        return _render(request, 500, "Something went wrong on our side; it has been logged.", [])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
