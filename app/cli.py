@@ -25,8 +25,8 @@ cli = typer.Typer(
 )
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 T = TypeVar("T")
 STOP_TIMEOUT_SECONDS = 20
 

@@ -82,7 +82,9 @@ def _render(
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError):  # type: ignore[no-untyped-def]
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        if 300 <= exc.status_code < 400:  # e.g. SignInRequired: a redirect, no body
+            return Response(status_code=exc.status_code, headers=exc.headers)
         return _render(request, exc.status_code, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -11,9 +11,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
+from app.api import router as api_router
 from app.db import Database, create_engine
 from app.errors import install_error_handlers
 from app.health import router as health_router
+from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
 from app.web import router as web_router
 
@@ -49,7 +51,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)
     app.state.templates.env.globals["app_version"] = __version__
     install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
+    app.include_router(api_router)
     app.include_router(web_router)
     return app

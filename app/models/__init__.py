@@ -1,5 +1,7 @@
 """All models, imported together so Alembic (and everyone else) sees the whole schema."""
 
+from app.models.audit import AuditEvent
+from app.models.auth import ApiToken, Invitation, LoginAttempt, UserSession
 from app.models.base import Base, utcnow
 from app.models.channel import Channel, ChannelStatus
 from app.models.delivery import CLAIMABLE_STATUSES, LIVE_STATUSES, Delivery, DeliveryStatus
@@ -12,12 +14,16 @@ from app.models.workspace import Membership, Role, User, Workspace
 __all__ = [
     "CLAIMABLE_STATUSES",
     "LIVE_STATUSES",
+    "ApiToken",
+    "AuditEvent",
     "Base",
     "Channel",
     "ChannelStatus",
     "Delivery",
     "DeliveryStatus",
+    "Invitation",
     "Label",
+    "LoginAttempt",
     "Membership",
     "Plan",
     "PlanKind",
@@ -27,6 +33,7 @@ __all__ = [
     "SandboxPost",
     "SchedulerHeartbeat",
     "User",
+    "UserSession",
     "Variant",
     "Workspace",
     "post_label",

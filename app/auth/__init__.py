@@ -1,0 +1,1 @@
+"""Authentication (who is calling) and authorization (may they do this here)."""

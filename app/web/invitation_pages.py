@@ -1,0 +1,5 @@
+"""HTML pages (filled in by its issue)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
