@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.logging import get_logger
+from app.security import security_headers
 
 log = get_logger("almanac.errors")
 
@@ -104,7 +105,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path, method=request.method)
-        return _render(request, 500, "Something went wrong on our side; it has been logged.", [])
+        # Starlette sends this from its outermost middleware, past SecurityMiddleware.
+        headers = {
+            name.decode(): value.decode() for name, value in security_headers(request.url.path)
+        }
+        return _render(
+            request, 500, "Something went wrong on our side; it has been logged.", [], headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]

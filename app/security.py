@@ -28,7 +28,20 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
     "https://fastapi.tiangolo.com; frame-ancestors 'none'"
 )
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (the error handler adds them to 500s, which
+    Starlette sends from outside this middleware)."""
+    csp = DOCS_CSP if path in DOCS_PATHS else PAGE_CSP
+    return [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -51,23 +64,14 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        extra = security_headers(scope["path"])
         if scope["method"] not in SAFE_METHODS and not self._same_origin(scope):
-            await self._refuse(send)
+            await self._refuse(send, extra)
             return
-        path: str = scope["path"]
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else PAGE_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                ]
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -86,7 +90,7 @@ class SecurityMiddleware:
         return _origin_host(claimed) == host
 
     @staticmethod
-    async def _refuse(send: Send) -> None:
+    async def _refuse(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         body = json.dumps(
             {
                 "detail": "Cross-site request refused: this form was not sent from Almanac.",
@@ -100,6 +104,7 @@ class SecurityMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *extra,
                 ],
             }
         )

@@ -6,6 +6,7 @@ import httpx
 
 from app import migrate
 from app.models import SchedulerHeartbeat, utcnow
+from tests.factories import make_user
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -51,7 +52,10 @@ async def test_readyz_503_when_migrations_behind(client, database) -> None:  # t
         await migrate.upgrade(database.engine)
 
 
-async def test_home_page_shows_scheduler_warning(client: httpx.AsyncClient) -> None:
+async def test_home_page_shows_scheduler_warning(client, database) -> None:  # type: ignore[no-untyped-def]
+    async with database.write_session() as session:
+        await make_user(session)  # a fresh install sends / to the setup page
+        await session.commit()
     response = await client.get("/", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert 'data-banner="scheduler"' in response.text

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
@@ -14,8 +15,17 @@ from app.deps import SessionDep
 from app.errors import Invalid
 from app.models import SchedulerHeartbeat, utcnow
 from app.web.frame import Banner, NavItem, WorkspaceLink, render
+from tests.factories import make_user
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+@pytest.fixture(autouse=True)
+async def installed(database: Database) -> None:
+    """An install with a user: a fresh one sends every visitor of / to /setup."""
+    async with database.write_session() as session:
+        await make_user(session)
+        await session.commit()
 
 
 async def add_heartbeat(database: Database, *, age: timedelta = timedelta(0)) -> None:

@@ -29,7 +29,7 @@ from app.auth.sessions import Principal
 from app.auth.tokens import same
 from app.deps import SAFE_METHODS, SessionDep
 from app.errors import AppError, Forbidden, NotFound
-from app.models import Membership, Role, User, Workspace
+from app.models import Membership, Role, User, Workspace, utcnow
 
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -94,7 +94,17 @@ async def resolve_principal(request: Request, db: AsyncSession) -> Principal | N
                     "(CSRF token missing or wrong); reload the page and try again."
                 )
     if principal is not None and sessions.needs_touch(principal):
-        await sessions.touch(request.app.state.database.write_session, principal)
+        if request.method in SAFE_METHODS:
+            await sessions.touch(request.app.state.database.write_session, principal)
+        else:
+            # This request already holds the write transaction (on SQLite, the write
+            # lock): a second one would wait for it until the busy timeout. Record the
+            # use in this one; it commits with the request.
+            now = utcnow()
+            if principal.session is not None:
+                principal.session.last_seen_at = now
+            elif principal.token is not None:
+                principal.token.last_used_at = now
     request.state.principal = principal
     return principal
 

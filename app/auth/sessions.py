@@ -8,9 +8,11 @@ from datetime import timedelta
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
 
 from app.auth.tokens import hash_secret, new_secret
 from app.models import ApiToken, User, UserSession, utcnow
+from app.settings import Settings
 
 SESSION_COOKIE = "almanac_session"
 SESSION_LIFETIME = timedelta(days=14)
@@ -45,6 +47,20 @@ def unsign_session_token(secret_key: str, cookie: str) -> str | None:
     except BadSignature:
         return None
     return value if isinstance(value, str) else None
+
+
+def set_session_cookie(response: Response, settings: Settings, raw_token: str) -> None:
+    """Put a new session's cookie on a response: the one place that decides its flags
+    (signed, HttpOnly, SameSite=Lax, Secure when the base URL is https)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        sign_session_token(settings.secret_key, raw_token),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
 
 
 async def start_session(

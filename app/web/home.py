@@ -16,6 +16,7 @@ from app import __version__, system
 from app.db import Database
 from app.deps import DatabaseDep, SessionDep, SettingsDep
 from app.models import utcnow
+from app.web.auth_pages import FirstRunGate
 from app.web.frame import render
 
 router = APIRouter()
@@ -70,7 +71,7 @@ async def status_checks(database: Database, stale_after: timedelta) -> list[Stat
     return checks
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[FirstRunGate])
 async def home(
     request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep
 ) -> HTMLResponse:

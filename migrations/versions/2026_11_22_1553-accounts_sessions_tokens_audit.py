@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "977f928707e7"
 down_revision: str | None = "6138b911cab2"
 branch_labels: str | Sequence[str] | None = None

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+import pytest
 from playwright.sync_api import Page, Request, expect
 
+from app.auth.tokens import setup_token
 from tests.browser.conftest import FRAME_PAGE, LiveServer
+from tests.conftest import TEST_SECRET
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installed(live_server: LiveServer) -> None:
+    """An installed Almanac (a fresh one sends every visitor of / to /setup); the
+    browser stays signed out."""
+    form = {
+        "setup_token": setup_token(TEST_SECRET),
+        "display_name": "Owner",
+        "email": "owner@example.org",
+        "password": "a long enough password",
+        "password_confirm": "a long enough password",
+    }
+    response = httpx.post(f"{live_server.url}/setup", data=form)
+    assert response.status_code == 303, response.text
 
 
 def test_home_shows_the_scheduler_warning(page: Page) -> None:
