@@ -197,8 +197,13 @@ def settings(database: Database, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database):  # type: ignore[no-untyped-def]
-    return create_app(settings, database)
+async def app(settings: Settings, database: Database):  # type: ignore[no-untyped-def]
+    from app.net.outbound import close_shared_client
+
+    application = create_app(settings, database)
+    yield application
+    # ASGITransport runs no lifespan: close what the app opened lazily.
+    await close_shared_client(application)
 
 
 @pytest.fixture
@@ -215,3 +220,19 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
         if name.startswith("ALMANAC_"):
             monkeypatch.delenv(name)
     yield monkeypatch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at production cost takes ~0.3 s a hash; the tests hash hundreds of
+    passwords. Same algorithm, minimal cost, in-process tests only."""
+    from argon2 import PasswordHasher
+
+    from app.auth import passwords
+
+    original = passwords.HASHER
+    passwords.HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords.dummy_hash.cache_clear()
+    yield
+    passwords.HASHER = original
+    passwords.dummy_hash.cache_clear()

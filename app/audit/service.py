@@ -61,5 +61,6 @@ async def list_events(
         query = query.where(AuditEvent.created_at < before)
     if action is not None:
         query = query.where(AuditEvent.action == action)
-    query = query.order_by(AuditEvent.created_at.desc()).limit(limit)
+    # id breaks ties between events of the same instant, so the order is stable.
+    query = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
     return list((await session.scalars(query)).all())

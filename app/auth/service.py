@@ -14,7 +14,6 @@ commit point must keep the failure row and its audit event.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import uuid
@@ -22,14 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import client_ip, record
-from app.auth import sessions, tokens
+from app.auth import passwords, sessions, tokens
 from app.db import Database
 from app.errors import AppError, Forbidden, NotFound
 from app.models import ApiToken, LoginAttempt, Membership, User, UserSession, Workspace, utcnow
@@ -38,12 +35,6 @@ from app.users.service import create_user
 THROTTLE_LIMIT = 5
 THROTTLE_WINDOW = timedelta(minutes=1)
 WRONG_CREDENTIALS = "Wrong e-mail or password."
-
-_hasher = PasswordHasher()
-
-
-# What an unknown e-mail is verified against, so it costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash("almanac: no such user, same cost as a real check")
 
 
 class TooManyAttempts(AppError):
@@ -135,17 +126,6 @@ async def _record_failure(db: AsyncSession, keys: list[str], now: datetime) -> N
     await db.flush()
 
 
-async def _verify(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    # argon2 is deliberately slow; keep it off the event loop.
-    return await asyncio.to_thread(check)
-
-
 # -- signing in --------------------------------------------------------------------
 
 
@@ -173,7 +153,7 @@ async def authenticate(
 
     user = await find_user(db, email)
     stored = user.password_hash if user is not None and user.password_hash else None
-    matches = await _verify(stored or _DUMMY_HASH, password) and stored is not None
+    matches = await passwords.verify_password(stored, password)
     if user is None or not matches or not user.is_active:
         reason = (
             "unknown_email"
@@ -195,8 +175,8 @@ async def authenticate(
         )
         return SignInOutcome()
 
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+    if stored is not None and passwords.needs_rehash(stored):
+        user.password_hash = await passwords.hash_password_async(password)
     await db.execute(delete(LoginAttempt).where(LoginAttempt.key == account_key(user.email)))
     await record(db, action="sign_in.succeeded", actor=user, request=request)
     return SignInOutcome(user=user)

@@ -1,16 +1,13 @@
-"""Users: creation and password hashing (argon2)."""
+"""Users: e-mail addresses and creation."""
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.passwords import hash_password, hash_password_async
 from app.errors import Conflict, Invalid
 from app.models import User
-
-_hasher = PasswordHasher()
-MIN_PASSWORD_LENGTH = 10
 
 
 def normalize_email(email: str) -> str:
@@ -22,15 +19,6 @@ def normalize_email(email: str) -> str:
             errors=[{"field": "email", "network": None, "message": "not an e-mail address"}],
         )
     return email
-
-
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(
-            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",
-            errors=[{"field": "password", "network": None, "message": "too short"}],
-        )
-    return _hasher.hash(password)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -48,8 +36,11 @@ async def create_user(
     user = User(
         email=email,
         display_name=display_name.strip() or email.split("@")[0],
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=await hash_password_async(password) if password is not None else None,
     )
     session.add(user)
     await session.flush()
     return user
+
+
+__all__ = ["create_user", "get_user_by_email", "hash_password", "normalize_email"]
