@@ -5,6 +5,7 @@ from app.models.auth import ApiToken, Invitation, LoginAttempt, UserSession
 from app.models.base import Base, utcnow
 from app.models.channel import Channel, ChannelStatus
 from app.models.delivery import CLAIMABLE_STATUSES, LIVE_STATUSES, Delivery, DeliveryStatus
+from app.models.media import Media
 from app.models.plan import Label, Plan, PlanKind, post_label
 from app.models.post import Post, PostStatus, Variant
 from app.models.sandbox import SandboxPost
@@ -24,6 +25,7 @@ __all__ = [
     "Invitation",
     "Label",
     "LoginAttempt",
+    "Media",
     "Membership",
     "Plan",
     "PlanKind",
