@@ -1,8 +1,9 @@
 """Request dependencies, as named aliases that later ones chain on.
 
 One commit point per request: the session dependency commits after the handler
-returns, or rolls back if it raised. Safe methods get a plain (deferred) session,
-others a write session (``BEGIN IMMEDIATE`` on SQLite).
+returns and before the response is sent, or rolls back if it raised. Safe methods
+get a plain (deferred) session, others a write session (``BEGIN IMMEDIATE`` on
+SQLite).
 """
 
 from __future__ import annotations
@@ -36,4 +37,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit (or roll back) when the route returns, BEFORE the response
+# is sent. With the default ("request") the commit would run after the client got its
+# answer: a follow-up request could read the old state, and a failed commit would go
+# unnoticed behind a 2xx.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -61,6 +62,16 @@ async def _probe_postgres() -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _pg_problem
+    # structlog's default renderer highlights tracebacks with pygments: seconds per
+    # logged exception. Plain tracebacks, as app.logging configures in production.
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            ),
+        ]
+    )
     _pg_problem = asyncio.run(_probe_postgres())
     if _pg_problem and IN_CI:
         pytest.exit(
