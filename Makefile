@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run demo serve scheduler migrate test test-fast lint browser-deps clean
+.PHONY: install run demo serve scheduler migrate test test-fast lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required" >&2; exit 1; }
@@ -37,18 +37,21 @@ migrate: install
 demo: install
 	$(BIN)/almanac demo
 
-# Browser tests drive Debian's Chromium (never a downloaded browser build).
-browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages: Chromium for the browser tests (never a downloaded browser build),
+# ffmpeg for ffprobe (video duration and codec of uploaded media).
+SYSTEM_PACKAGES := chromium ffmpeg
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/ffprobe ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 		else \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 		fi; \
 	fi
 	@/usr/bin/chromium --version
+	@/usr/bin/ffprobe -version | head -n 1
 
-test: install browser-deps
+test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -rs
 

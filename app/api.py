@@ -4,7 +4,12 @@ from fastapi import APIRouter
 
 from app.audit.api import router as audit_router
 from app.auth.api import router as auth_router
+from app.calendar.api import router as calendar_router
 from app.channels.api import router as channels_router
+from app.labels.api import router as labels_router
+from app.media.api import router as media_router
+from app.plans.api import router as plans_router
+from app.posts.api import router as posts_router
 from app.workspaces.api import router as workspaces_router
 
 router = APIRouter(prefix="/api/v1")
@@ -12,3 +17,8 @@ router.include_router(auth_router)
 router.include_router(workspaces_router)
 router.include_router(channels_router)
 router.include_router(audit_router)
+router.include_router(plans_router)
+router.include_router(labels_router)
+router.include_router(media_router)
+router.include_router(posts_router)
+router.include_router(calendar_router)

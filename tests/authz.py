@@ -201,7 +201,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Refusals that are not about who calls: a route answers them to an allowed caller
 # whose (deliberately minimal) request the rules refuse.
-NON_AUTH_REFUSALS = frozenset({409, 410, 412, 422})
+NON_AUTH_REFUSALS = frozenset({409, 410, 412, 422, 428})
 HTML_ACCEPT = "text/html,application/xhtml+xml"
 SIGN_IN_REDIRECT = "/sign-in?next="
 

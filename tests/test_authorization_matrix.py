@@ -59,6 +59,8 @@ PUBLIC: dict[str, str] = {
     "/api/v1/auth/token": "trades an e-mail and password for an API token (throttled, audited)",
     "/invitations/{token}": "the invitation link: its secret token is the permission to see it",
     "/invitations/{token}/sign-up": "creates the invited person's account; the token is the key",
+    "/m/{media_id}": "media for networks that fetch by URL (Instagram, Threads): the link's "
+    "HMAC signature and expiry are the permission (403 otherwise)",
 }
 
 
@@ -94,12 +96,96 @@ async def an_invitation_link(scope: ResourceScope) -> str:
     return token
 
 
+async def a_media_file(scope: ResourceScope) -> str:
+    """A media row (its bytes are not on disk: downloading it answers 410 Gone)."""
+    import hashlib
+
+    from app.models import Media
+
+    media = Media(
+        workspace_id=scope.workspace_id,
+        sha256=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+        filename="a.png",
+        mime_type="image/png",
+        size_bytes=16,
+        alt="",
+    )
+    scope.session.add(media)
+    await scope.session.flush()
+    return str(media.id)
+
+
+async def a_plan(scope: ResourceScope) -> str:
+    from tests.factories import make_plan
+
+    return str((await make_plan(scope.session, workspace_id=scope.workspace_id)).id)
+
+
+async def a_label(scope: ResourceScope) -> str:
+    from tests.factories import make_label
+
+    return str((await make_label(scope.session, workspace_id=scope.workspace_id)).id)
+
+
+async def a_post(scope: ResourceScope) -> str:
+    from tests.factories import make_post
+
+    post = await make_post(scope.session, workspace_id=scope.workspace_id)
+    return str(post.id)
+
+
+async def _the_post(scope: ResourceScope) -> uuid.UUID:
+    """The post the route's {post_id} was filled with (made just before, in this
+    workspace), so a revision or comment is found under it."""
+    from sqlalchemy import select
+
+    from app.models import Post
+    from tests.factories import make_post
+
+    found = await scope.session.scalar(
+        select(Post.id)
+        .where(Post.workspace_id == scope.workspace_id)
+        .order_by(Post.created_at.desc())
+        .limit(1)
+    )
+    return found or (await make_post(scope.session, workspace_id=scope.workspace_id)).id
+
+
+async def a_revision(scope: ResourceScope) -> str:
+    from app.models import Revision
+
+    revision = Revision(
+        post_id=await _the_post(scope), version=1, action="created", changed=[], after={}
+    )
+    scope.session.add(revision)
+    await scope.session.flush()
+    return str(revision.id)
+
+
+async def a_comment(scope: ResourceScope) -> str:
+    """A comment of the caller (authors may delete their own)."""
+    from app.models import Comment
+
+    comment = Comment(
+        post_id=await _the_post(scope), author_id=scope.user.id, body="hi", mentions=[]
+    )
+    scope.session.add(comment)
+    await scope.session.flush()
+    return str(comment.id)
+
+
 RESOURCES: dict[str, Resource] = {
     "channel_id": Resource(a_channel),
     "user_id": Resource(a_member),
     "token_id": Resource(an_api_token),
     "invitation_id": Resource(an_invitation),
     "token": Resource(an_invitation_link, scoped=False),
+    "plan_id": Resource(a_plan),
+    "label_id": Resource(a_label),
+    "media_id": Resource(a_media_file),
+    "post_id": Resource(a_post),
+    "revision_id": Resource(a_revision),
+    "comment_id": Resource(a_comment),
 }
 
 

@@ -89,6 +89,7 @@ async def resolve_principal(request: Request, db: AsyncSession) -> Principal | N
         if principal is not None and request.method not in SAFE_METHODS:
             sent = await _csrf_token_sent(request)
             if not sent or not same(sent, principal.session.csrf_token):  # type: ignore[union-attr]
+                await request.close()  # a parsed multipart form holds open temp files
                 raise Forbidden(
                     "This form has expired or did not come from Almanac "
                     "(CSRF token missing or wrong); reload the page and try again."

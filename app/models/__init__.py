@@ -4,10 +4,12 @@ from app.models.audit import AuditEvent
 from app.models.auth import ApiToken, Invitation, LoginAttempt, UserSession
 from app.models.base import Base, utcnow
 from app.models.channel import Channel, ChannelStatus
+from app.models.comment import Comment
 from app.models.delivery import CLAIMABLE_STATUSES, LIVE_STATUSES, Delivery, DeliveryStatus
 from app.models.media import Media
 from app.models.plan import Label, Plan, PlanKind, post_label
 from app.models.post import Post, PostStatus, Variant
+from app.models.revision import Revision
 from app.models.sandbox import SandboxPost
 from app.models.scheduler import SchedulerHeartbeat
 from app.models.workspace import Membership, Role, User, Workspace
@@ -20,6 +22,7 @@ __all__ = [
     "Base",
     "Channel",
     "ChannelStatus",
+    "Comment",
     "Delivery",
     "DeliveryStatus",
     "Invitation",
@@ -31,6 +34,7 @@ __all__ = [
     "PlanKind",
     "Post",
     "PostStatus",
+    "Revision",
     "Role",
     "SandboxPost",
     "SchedulerHeartbeat",

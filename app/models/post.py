@@ -103,6 +103,8 @@ class Variant(IdMixin, TimestampMixin, Base):
     # Optional own time, in the post's zone; due_at is then derived from it.
     # Both NULL: the variant goes out at the post's time.
     local_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    # Which occurrence of an ambiguous own local time (as Post.fold).
+    fold: Mapped[int] = mapped_column(default=0, server_default="0")
     due_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
     approved_hash: Mapped[str | None] = mapped_column(String(64))

@@ -4,10 +4,24 @@ Each network module (``app/networks/<network>.py``) owns its counting and limits
 this module dispatches and defines the verdict types the posts API returns.
 Limits come from the channel's verified values where the network exposes them
 (e.g. a Mastodon instance's ``max_characters``), else from the network's defaults.
+
+Keys read from ``limits`` (all optional, flat):
+
+- every network: ``max_characters`` (the text limit, in the network's own unit) and
+  ``max_media`` (attachments per post);
+- Mastodon, as in ``/api/v2/instance`` ``configuration``: ``max_media_attachments``,
+  ``characters_reserved_per_url``, ``image_size_limit``, ``video_size_limit``,
+  ``supported_mime_types`` (list), ``description_limit``;
+- Bluesky: ``max_bytes`` (text bytes), ``image_size_limit``, ``video_size_limit``;
+- X: ``max_weighted_length`` (e.g. a Premium account's limit);
+- Telegram: ``max_caption_characters``; Discord/Matrix: ``max_upload_size``.
+
+Every verdict message is a sentence naming the network, the count and the limit.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -74,5 +88,13 @@ def check_content(
     link: str | None,
     limits: dict[str, Any] | None = None,
 ) -> Check:
-    """Check one variant's publishable content against its network's rules."""
-    raise NotImplementedError("network rules land with the planning issue")
+    """Check one variant's publishable content against its network's rules.
+
+    ``text`` is the copy as it will be published; ``link`` the variant's separate link
+    (a card, an attachment), not counted in the text.
+    """
+    module = importlib.import_module(f"app.networks.{_MODULES[network]}")
+    return module.check(text=text or "", media=list(media), link=link, limits=limits or {})
+
+
+_MODULES: dict[Network, str] = {network: network.value for network in Network}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,37 @@ from app.networks.base import (
     TransientError,
 )
 
+if TYPE_CHECKING:
+    from app.networks.rules import Check, MediaFacts
+
 SANDBOX_LIMITS = {"max_characters": 5000, "max_media": 10}
+
+
+def check(*, text: str, media: list[MediaFacts], link: str | None, limits: dict[str, Any]) -> Check:
+    """The sandbox's rules: ``SANDBOX_LIMITS`` (characters are code points, as the
+    adapter counts them), overridable by the channel's limits like any network."""
+    from app.networks.counting import (
+        MediaKind,
+        MediaPolicy,
+        check_media,
+        limit,
+        measured,
+        text_length,
+    )
+
+    merged = {**SANDBOX_LIMITS, **limits}
+    maximum = limit(merged, ("max_characters",), SANDBOX_LIMITS["max_characters"])
+    count = len(text)
+    verdicts = text_length(Network.sandbox, count=count, maximum=maximum, unit="characters")
+    policy = MediaPolicy(
+        kinds=(MediaKind("file", "files", prefix=""),),
+        max_items=limit(merged, ("max_media",), SANDBOX_LIMITS["max_media"]),
+        accepted="files",
+    )
+    verdicts += check_media(Network.sandbox, media, policy)
+    return measured(Network.sandbox, "characters", count, maximum, verdicts)
+
+
 SIMULATIONS = {"transient", "permanent", "rate_limited", "expired"}
 
 

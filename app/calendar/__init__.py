@@ -1,0 +1,1 @@
+"""The calendar range query: compact entries for the calendar views."""

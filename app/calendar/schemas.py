@@ -1,0 +1,36 @@
+"""Calendar entries: what the calendar views need of a post, nothing more."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from app.models import PostStatus
+from app.networks.base import Network
+
+
+class CalendarVariant(BaseModel):
+    channel_id: uuid.UUID
+    network: Network
+    # Set when the copy has its own time.
+    due_at: datetime | None
+
+
+class CalendarEntry(BaseModel):
+    post_id: uuid.UUID
+    title: str
+    status: PostStatus
+    local_at: datetime | None
+    timezone: str
+    due_at: datetime | None
+    plan_id: uuid.UUID | None
+    label_ids: list[uuid.UUID]
+    variants: list[CalendarVariant]
+
+
+class CalendarRange(BaseModel):
+    start: datetime
+    end: datetime
+    entries: list[CalendarEntry]

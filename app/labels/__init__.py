@@ -1,0 +1,1 @@
+"""Labels: a workspace's content pillars, each with a colour."""

@@ -1,0 +1,126 @@
+"""Instagram rules (Graph API content publishing, platforms.md §6).
+
+Caption: 2,200 characters (code points), at most 30 hashtags and 20 @-tags (API
+reference: errors); more than 5 hashtags is a warning (Instagram announced a 5-hashtag
+cap in December 2025; whether the API enforces it is unconfirmed). Links in a caption
+are not clickable: warning (as is a separate link, which Instagram cannot attach).
+Media is required: JPEG images up to 8 MiB with an aspect ratio between 4:5 and
+1.91:1, ``alt_text`` up to 1,000 characters (missing → warning); Reels MP4/MOV,
+H.264 or HEVC, 3 s–15 min, up to 300 MB; a carousel holds 2–10 items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.networks.base import Network
+from app.networks.counting import (
+    MB,
+    NAMES,
+    MediaKind,
+    MediaPolicy,
+    check_media,
+    error,
+    hashtags,
+    limit,
+    measured,
+    mentions,
+    text_length,
+    urls,
+    warning,
+)
+from app.networks.rules import Check, Level, MediaFacts, Verdict
+
+NETWORK = Network.instagram
+MAX_CHARACTERS = 2200
+MAX_HASHTAGS = 30
+ADVISED_HASHTAGS = 5
+MAX_MENTIONS = 20
+MIN_RATIO, MAX_RATIO = 4 / 5, 1.91
+MEDIA = MediaPolicy(
+    kinds=(
+        MediaKind("image", "images", frozenset({"image/jpeg"}), max_bytes=8 * MB, alt=True),
+        MediaKind(
+            "video",
+            "videos",
+            frozenset({"video/mp4", "video/quicktime"}),
+            max_bytes=300 * MB,
+            min_seconds=3,
+            max_seconds=900,
+            codecs=frozenset({"h264", "hevc"}),
+        ),
+    ),
+    max_items=10,
+    required=True,
+    alt_missing=Level.warning,
+    alt_max=1000,
+    accepted="JPEG images and MP4 or MOV videos",
+)
+
+
+def _aspect(media: list[MediaFacts]) -> list[Verdict]:
+    out = []
+    for i, item in enumerate(media):
+        if not item.mime_type.startswith("image/") or not item.width or not item.height:
+            continue
+        ratio = item.width / item.height
+        if not MIN_RATIO - 1e-9 <= ratio <= MAX_RATIO + 1e-9:
+            out.append(
+                error(
+                    NETWORK,
+                    f"media[{i}]",
+                    f"Instagram accepts images from 4:5 (0.8) to 1.91:1; media {i + 1} is "
+                    f"{item.width}×{item.height} ({ratio:.2f}).",
+                )
+            )
+    return out
+
+
+def check(*, text: str, media: list[MediaFacts], link: str | None, limits: dict[str, Any]) -> Check:
+    maximum = limit(limits, ("max_characters",), MAX_CHARACTERS)
+    count = len(text)
+    verdicts = text_length(NETWORK, count=count, maximum=maximum, unit="characters")
+    tags = hashtags(text)
+    max_tags = limit(limits, ("max_hashtags",), MAX_HASHTAGS)
+    if len(tags) > max_tags:
+        verdicts += text_length(NETWORK, count=len(tags), maximum=max_tags, unit="hashtags")
+    elif len(tags) > ADVISED_HASHTAGS:
+        verdicts.append(
+            warning(
+                NETWORK,
+                "text",
+                f"Instagram now advises at most {ADVISED_HASHTAGS} hashtags; "
+                f"this copy has {len(tags)}.",
+                len(tags),
+                ADVISED_HASHTAGS,
+            )
+        )
+    tagged = mentions(text)
+    if len(tagged) > MAX_MENTIONS:
+        verdicts += text_length(NETWORK, count=len(tagged), maximum=MAX_MENTIONS, unit="@-mentions")
+    found = urls(text)
+    if found:
+        verdicts.append(
+            warning(
+                NETWORK,
+                "text",
+                f"{NAMES[NETWORK]} does not make links in a caption clickable; "
+                f"this copy has {len(found)}.",
+                len(found),
+                0,
+            )
+        )
+    if link:
+        verdicts.append(
+            warning(
+                NETWORK,
+                "link",
+                "Instagram cannot attach a link to a post; this copy has 1, "
+                "which will not be published.",
+                1,
+                0,
+            )
+        )
+    verdicts += check_media(NETWORK, media, MEDIA)
+    verdicts += _aspect(media)
+    return measured(NETWORK, "characters", count, maximum, verdicts)
