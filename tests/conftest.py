@@ -102,6 +102,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    # Figures that tests report with record_property("summary", ...) (they reach the
+    # controller under xdist, unlike print).
+    for report in terminalreporter.stats.get("passed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "summary":
+                terminalreporter.write_line(str(value))
     if _pg_problem:
         for line in _pg_warning():
             terminalreporter.write_line(line, red=True, bold=True)

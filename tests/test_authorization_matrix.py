@@ -19,6 +19,7 @@ with a path parameter this test cannot fill fails until a factory is added to
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 import httpx
@@ -193,7 +194,11 @@ RESOURCES: dict[str, Resource] = {
 
 
 async def test_every_route_answers_as_the_policy_says(
-    app: FastAPI, client: httpx.AsyncClient, database: Database, settings: Settings
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    record_property: Callable[[str, object], None],
 ) -> None:
     survey = survey_routes(app, PUBLIC, RESOURCES)
     assert not survey.problems, "Routes the authorization matrix cannot check:\n" + "\n".join(
@@ -204,7 +209,10 @@ async def test_every_route_answers_as_the_policy_says(
     assert any(case.path.endswith("/audit") for case in survey.cases), "no route was found"
 
     result = await run_matrix(client, database, survey.cases, RESOURCES, settings.secret_key)
-    print(result.summary)
+    # Shown at the end of every run (tests/conftest.py prints "summary" properties).
+    record_property(
+        "summary", f"[{'sqlite' if database.is_sqlite else 'postgresql'}] {result.summary}"
+    )
     assert not result.failures, f"{len(result.failures)} of {result.checks} checks failed:\n" + (
         "\n".join(result.failures)
     )
