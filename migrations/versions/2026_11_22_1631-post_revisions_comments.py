@@ -1,4 +1,4 @@
-"""post revisions, comments and feed tokens
+"""post revisions and comments
 
 Revision ID: 8b3f5c9e1a24
 Revises: 4d1a6e0c2b71
