@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -316,6 +317,128 @@ def keygen() -> None:
 
     typer.echo(f"ALMANAC_SECRET_KEY={secrets.token_urlsafe(48)}")
     typer.echo(f"ALMANAC_ENCRYPTION_KEYS={Fernet.generate_key().decode()}")
+
+
+@cli.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
+    ],
+    workspace: Annotated[str, typer.Option(help="The workspace's slug or id.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row; write nothing.")
+    ] = False,
+) -> None:
+    """Import posts from a CSV file (docs/csv-format.md): all of it, or nothing when a
+    row has a problem (each is printed as "row N, column C: message")."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from app.db import Database, create_engine, session_scope
+    from app.errors import AppError
+    from app.imports import service
+
+    settings = _settings()
+    data = file.read_bytes()
+    if len(data) > service.MAX_BYTES:
+        raise fail(service.too_large().detail, code=1)
+
+    async def _import(progress: Progress) -> service.Outcome:
+        await check_database(settings)
+        database = Database(create_engine(settings.database))
+        tasks: dict[str, Any] = {}
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = "Checking rows" if stage == "checking" else "Writing posts"
+                tasks[stage] = progress.add_task(label, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        try:
+            async with session_scope(database.read_session) as session:
+                found = await service.find_workspace(session, workspace)
+            return await service.run_import(
+                database,
+                found.id,
+                data,
+                dry_run=dry_run,
+                actor_label="almanac import (command line)",
+                progress=step,
+            )
+        finally:
+            await database.dispose()
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+    )
+    try:
+        with progress:
+            outcome = _run_async(_import(progress))
+    except service.ImportRefused as exc:
+        for problem in exc.problems:
+            err.print(
+                f"row {problem.row}, column {problem.column}: {problem.message}",
+                highlight=False,
+                markup=False,
+            )
+        raise fail(exc.detail, code=1) from None
+    except AppError as exc:
+        raise fail(exc.detail, code=1) from None
+    for warning in outcome.warnings:
+        err.print(
+            f"warning: row {warning.row}, column {warning.column}: {warning.message}",
+            highlight=False,
+            markup=False,
+        )
+    posts = f"{outcome.posts} post{'s' if outcome.posts != 1 else ''}"
+    variants = f"{outcome.variants} cop{'ies' if outcome.variants != 1 else 'y'}"
+    if dry_run:
+        out.print(
+            f"Dry run: {outcome.rows} rows are fine; {posts} with {variants} would be created. "
+            "Nothing was written.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"Imported {posts} with {variants} from {outcome.rows} rows "
+            f"(checked in {outcome.check_seconds:.2f} s, written in "
+            f"{(outcome.write_seconds or 0):.2f} s).",
+            highlight=False,
+        )
+
+
+@cli.command("export")
+def export_command(
+    workspace: Annotated[str, typer.Option(help="The workspace's slug or id.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Export a workspace's posts as CSV, in the format the import reads."""
+    from app.db import Database, create_engine, session_scope
+    from app.errors import AppError
+    from app.imports import service
+
+    settings = _settings()
+
+    async def _export() -> str:
+        await check_database(settings)
+        database = Database(create_engine(settings.database))
+        try:
+            async with session_scope(database.read_session) as session:
+                found = await service.find_workspace(session, workspace)
+            return "".join([line async for line in service.export_lines(database, found.id)])
+        finally:
+            await database.dispose()
+
+    try:
+        text = _run_async(_export())
+    except AppError as exc:
+        raise fail(exc.detail, code=1) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8", newline="")
+        err.print(f"Exported to {output}.", highlight=False)
 
 
 def main() -> None:

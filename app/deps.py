@@ -8,13 +8,16 @@ SQLite).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, session_scope
+from app.errors import Invalid
 from app.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,3 +45,42 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 # answer: a follow-up request could read the old state, and a failed commit would go
 # unnoticed behind a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+NUL = "\x00"
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """422 for a NUL character (U+0000) in the path, the query or a JSON body: no text
+    column of PostgreSQL can hold one (the driver refuses the whole statement, a 500).
+    Runs for every API route (``app.api``); multipart and CSV bodies are their routes'."""
+    fields = [name for name, value in request.path_params.items() if NUL in str(value)]
+    fields += [name for name, value in request.query_params.multi_items() if NUL in name + value]
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()  # cached: the route reads the same bytes
+        if b"\\u0000" in body:
+            with contextlib.suppress(ValueError):  # not JSON: the route's validation answers
+                fields += list(_nul_fields(json.loads(body), ""))
+    if fields:
+        raise Invalid(
+            "Text cannot contain the NUL character (U+0000); remove it and send again.",
+            errors=[
+                {"field": field, "network": None, "message": "contains the NUL character"}
+                for field in dict.fromkeys(fields)
+            ],
+        )
+
+
+def _nul_fields(value: Any, where: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if NUL in value:
+            yield where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if NUL in key:
+                yield inner
+            yield from _nul_fields(item, inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_fields(item, f"{where}.{index}" if where else str(index))

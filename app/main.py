@@ -17,6 +17,7 @@ from app.auth.service import setup_announcement
 from app.db import Database, create_engine
 from app.errors import install_error_handlers
 from app.health import router as health_router
+from app.ical.api import public_router as ical_public_router
 from app.logging import get_logger
 from app.media.api import public_router as media_public_router
 from app.net.outbound import close_shared_client
@@ -77,5 +78,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(media_public_router)
+    app.include_router(ical_public_router)
     app.include_router(web_router)
     return app

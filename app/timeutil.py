@@ -9,7 +9,10 @@ and needs ``fold`` (0 = the first, 1 = the second) chosen explicitly.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, AwareDatetime
 
 
 class LocalTimeError(ValueError):
@@ -22,6 +25,24 @@ class NonexistentLocalTime(LocalTimeError):
 
 class AmbiguousLocalTime(LocalTimeError):
     pass
+
+
+# The dates and times the API accepts: any calendar's, and far enough from the ends of
+# Python's datetime range (years 1 and 9999) that a zone's offset (±14 h) or some weeks
+# of arithmetic never leave it (which would be an OverflowError, a 500).
+EARLIEST = datetime(1900, 1, 1)
+LATEST = datetime(9000, 1, 1)
+
+
+def in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value.replace(tzinfo=None) < LATEST:
+        raise ValueError(f"dates must lie between the years {EARLIEST.year} and {LATEST.year - 1}")
+    return value
+
+
+# For request schemas and query parameters, in place of ``datetime`` / ``AwareDatetime``.
+ApiDatetime = Annotated[datetime, AfterValidator(in_range)]
+ApiAwareDatetime = Annotated[AwareDatetime, AfterValidator(in_range)]
 
 
 def zone(name: str) -> ZoneInfo:

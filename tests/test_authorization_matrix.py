@@ -62,6 +62,9 @@ PUBLIC: dict[str, str] = {
     "/invitations/{token}/sign-up": "creates the invited person's account; the token is the key",
     "/m/{media_id}": "media for networks that fetch by URL (Instagram, Threads): the link's "
     "HMAC signature and expiry are the permission (403 otherwise)",
+    "/ical/{feed_token}.ics": "a workspace's calendar feed for calendar clients, which send no "
+    "credentials: the secret token in the URL (stored hashed, rotatable by admins) is the "
+    "permission; an unknown token answers 404",
 }
 
 

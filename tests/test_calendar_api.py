@@ -79,3 +79,15 @@ async def test_calendar_range_is_bounded(client: httpx.AsyncClient, team: Team) 
     missing = await client.get(url, headers=team.owner)
     assert missing.status_code == 422
     assert set(missing.json()) == {"detail", "errors"}
+
+
+async def test_far_out_dates_are_refused_not_crashing(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    response = await client.get(
+        calendar_url(team),
+        params={"from": "9999-12-31T23:00:00-14:00", "to": "9999-12-31T23:59:00-14:00"},
+        headers=team.owner,
+    )
+    assert response.status_code == 422
+    assert set(response.json()) == {"detail", "errors"}

@@ -17,6 +17,8 @@ from app.db import Database, session_scope
 from app.models import (
     ApiToken,
     AuditEvent,
+    Delivery,
+    DeliveryStatus,
     Plan,
     PlanKind,
     Post,
@@ -638,6 +640,17 @@ async def test_duplicate_keeps_weekdays_and_local_times_across_a_dst_change(
         sky = variants[bluesky.id]
         assert (sky.text, sky.local_at, sky.due_at, sky.approved_hash) == (None, None, None, None)
         assert sky.content_hash == inherited.content_hash
+        # Deliveries follow the copies: pending at each copy's time, none for the idea.
+        deliveries = {
+            d.variant_id: d
+            for d in await session.scalars(
+                select(Delivery).where(Delivery.post_id.in_([first.id, someday.id]))
+            )
+        }
+        assert set(deliveries) == {toot.id, sky.id}
+        assert deliveries[toot.id].due_at == toot.due_at
+        assert deliveries[sky.id].due_at == first.due_at
+        assert {d.status for d in deliveries.values()} == {DeliveryStatus.pending}
         labels = (await session.execute(select(post_label.c.post_id, post_label.c.label_id))).all()
         assert {label for post, label in labels if post == first.id} == {tips.id, news.id}
         assert {label for post, label in labels if post == someday.id} == {news.id}

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from app.db import Database, session_scope
-from app.models import DeliveryStatus, Role, Variant, utcnow
+from app.models import Delivery, DeliveryStatus, Role, Variant, utcnow
 from app.networks.base import Network
-from tests.factories import make_delivery
 from tests.test_channels_api import Team, make_team
 from tests.test_posts_api import add_channel, create_post, error_fields, posts_url
 
@@ -143,13 +142,11 @@ async def test_a_variant_being_sent_cannot_be_edited(
         from sqlalchemy import select
 
         variant = await session.scalar(select(Variant).where(Variant.channel_id == uuid.UUID(a)))
-        await make_delivery(
-            session,
-            variant=variant,
-            status=DeliveryStatus.sending,
-            lease_owner="scheduler-1",
-            lease_expires_at=utcnow(),
-        )
+        # The post's pending delivery (app.posts.deliveries), claimed by a scheduler.
+        delivery = await session.scalar(select(Delivery).where(Delivery.variant_id == variant.id))
+        delivery.status = DeliveryStatus.sending
+        delivery.lease_owner = "scheduler-1"
+        delivery.lease_expires_at = utcnow()
     refused = await client.put(
         posts_url(team, post["id"], "variants", a),
         json={"text": "Too late", "version": 1},

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from app.audit import service
 from app.audit.schemas import AuditEventRead
 from app.auth.deps import Authorize, Member
 from app.auth.policy import Action
 from app.deps import SessionDep
+from app.timeutil import ApiAwareDatetime
 
 router = APIRouter(tags=["audit"])
 
@@ -25,7 +25,7 @@ async def list_audit_events(
         Query(max_length=64, description="Only events of this action, e.g. `member.role_changed`."),
     ] = None,
     before: Annotated[
-        AwareDatetime | None,
+        ApiAwareDatetime | None,
         Query(
             description="Only events older than this moment (with its zone): pass the "
             "`created_at` of the last event of a page to get the next one."

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import Role
+from app.timeutil import ApiAwareDatetime
 
 
 class TokenRequest(BaseModel):
@@ -29,7 +30,7 @@ class TokenIssued(BaseModel):
 
 class ApiTokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: AwareDatetime | None = Field(
+    expires_at: ApiAwareDatetime | None = Field(
         default=None, description="When it stops working (with a timezone); never when empty."
     )
 

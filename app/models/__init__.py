@@ -6,6 +6,7 @@ from app.models.base import Base, utcnow
 from app.models.channel import Channel, ChannelStatus
 from app.models.comment import Comment
 from app.models.delivery import CLAIMABLE_STATUSES, LIVE_STATUSES, Delivery, DeliveryStatus
+from app.models.ical import IcalFeed
 from app.models.media import Media
 from app.models.plan import Label, Plan, PlanKind, post_label
 from app.models.post import Post, PostStatus, Variant
@@ -25,6 +26,7 @@ __all__ = [
     "Comment",
     "Delivery",
     "DeliveryStatus",
+    "IcalFeed",
     "Invitation",
     "Label",
     "LoginAttempt",

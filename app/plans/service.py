@@ -76,6 +76,7 @@ from app.plans.schemas import (
     Theme,
 )
 from app.posts.content import content_hash, effective_content
+from app.posts.deliveries import sync_deliveries
 from app.timeutil import AmbiguousLocalTime, NonexistentLocalTime, to_utc, zone
 
 TARGET = "plan"
@@ -839,6 +840,8 @@ async def duplicate_plan(
     ]
     if label_rows:
         await db.execute(insert(post_label), label_rows)
+    for _old, new in copies:
+        await sync_deliveries(db, new)
 
     await record(
         db,

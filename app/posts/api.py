@@ -9,7 +9,6 @@ Reads return ``ETag: W/"<version>"``; writes need it back as ``If-Match`` (or a
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
@@ -33,6 +32,7 @@ from app.posts.schemas import (
     VariantPut,
     VersionBody,
 )
+from app.timeutil import ApiDatetime
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/posts", tags=["posts"])
 
@@ -43,8 +43,11 @@ IfMatch = Annotated[
     Header(description='The ETag read from the post (W/"<version>"): the version you change.'),
 ]
 VersionQuery = Annotated[
-    int | None, Query(ge=1, description="The version you change, when If-Match is not sent.")
+    int | None,
+    Query(ge=1, le=2**31 - 1, description="The version you change, when If-Match is not sent."),
 ]
+# Far beyond any workspace's number of posts, well inside the database's integers.
+MAX_OFFSET = 1_000_000_000
 
 
 async def _readable_post(post_id: uuid.UUID, member: Reader, db: SessionDep) -> Post:
@@ -68,18 +71,18 @@ async def list_posts(
     member: Reader,
     db: SessionDep,
     start: Annotated[
-        datetime | None,
+        ApiDatetime | None,
         Query(alias="from", description="Due at or after this instant (ISO; naive = UTC)."),
     ] = None,
     end: Annotated[
-        datetime | None, Query(alias="to", description="Due before this instant (ISO).")
+        ApiDatetime | None, Query(alias="to", description="Due before this instant (ISO).")
     ] = None,
     post_status: Annotated[PostStatus | None, Query(alias="status")] = None,
     channel: uuid.UUID | None = None,
     label: uuid.UUID | None = None,
     plan: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PostPage:
     """Posts by due time, undated ideas last. ``from``/``to`` are instants: posts
     whose due time lies in [from, to) (undated ideas are left out when either is given)."""

@@ -20,13 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models import PostStatus
 from app.networks.base import Network
+from app.timeutil import ApiDatetime
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, Field(max_length=100_000)]
 Link = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 ZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Fold = Annotated[int, Field(ge=0, le=1)]
-Version = Annotated[int, Field(ge=1)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]  # posts.version is an INTEGER
 MAX_MEDIA = 20
 MAX_CHANNELS = 50
 MAX_LABELS = 50
@@ -50,7 +51,7 @@ class PostCreate(BaseModel):
     plan_id: uuid.UUID | None = None
     media: Annotated[list[MediaRef], Field(max_length=MAX_MEDIA)] = Field(default_factory=list)
     link: Link | None = None
-    local_at: datetime | None = None
+    local_at: ApiDatetime | None = None
     timezone: ZoneName | None = None
     fold: Fold | None = None
     status: Literal[PostStatus.idea, PostStatus.draft] = PostStatus.draft
@@ -72,7 +73,7 @@ class PostUpdate(BaseModel):
     plan_id: uuid.UUID | None = None
     media: Annotated[list[MediaRef], Field(max_length=MAX_MEDIA)] | None = None
     link: Link | None = None
-    local_at: datetime | None = None
+    local_at: ApiDatetime | None = None
     timezone: ZoneName | None = None
     fold: Fold | None = None
     status: Literal[PostStatus.idea, PostStatus.draft] | None = None
@@ -88,7 +89,7 @@ class VariantPut(BaseModel):
     text: Body | None = None
     media: Annotated[list[MediaRef], Field(max_length=MAX_MEDIA)] | None = None
     link: Link | None = None
-    local_at: datetime | None = None
+    local_at: ApiDatetime | None = None
     fold: Fold | None = None
 
 

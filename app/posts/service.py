@@ -15,9 +15,10 @@ SQLite write transactions are serialised already), and the mapper's version
 column makes the UPDATE itself conditional, so two writers racing with the same
 version get exactly one success.
 
-Deliveries are not created here: they come into being when a post is scheduled
-(the approvals/scheduling issue). A variant whose delivery is being sent
-(``sending``) cannot be edited (409): content is read at claim time.
+Deliveries follow every save (:func:`app.posts.deliveries.sync_deliveries`: one
+live delivery per variant of a dated post, moved with its time, canceled with its
+variant). A variant whose delivery is being sent (``sending``) cannot be edited
+(409): content is read at claim time.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from app.models import (
 from app.networks import rules
 from app.networks.rules import Check, Level, MediaFacts
 from app.posts.content import content_hash, effective_content
+from app.posts.deliveries import sync_deliveries
 from app.posts.schemas import (
     ChannelCheck,
     MeasureRead,
@@ -645,6 +647,7 @@ async def save(
     except StaleDataError:
         current = await db.scalar(select(Post.version).where(Post.id == post.id))
         raise stale(current or 0, expected) from None
+    await sync_deliveries(db, post)
 
     revision = Revision(
         post_id=post.id,
