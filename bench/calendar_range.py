@@ -14,6 +14,11 @@ It prints p50/p95 of each and the query plans of the range queries. Target:
 endpoint p50 ≤ 50 ms.
 
     .venv/bin/python bench/calendar_range.py [--posts 3000] [--runs 30] [--postgres URL]
+        [--without-index NAME]
+
+``--without-index`` drops an index after migrating, to compare plans and times with
+and without it. On PostgreSQL the data is VACUUM ANALYZEd after loading (as
+autovacuum would), so index-only scans are possible.
 
 The PostgreSQL URL names an empty database that the script fills (use a
 throwaway one: ``createdb almanac_bench`` … ``dropdb almanac_bench``).
@@ -149,8 +154,15 @@ async def fill(database: Database, posts: int) -> tuple[uuid.UUID, str]:
             await session.execute(insert(Variant), variant_rows[chunk : chunk + 3000])
         await session.execute(insert(post_label), label_rows)
         await session.commit()
-    async with database.engine.begin() as connection:
-        await connection.execute(text("ANALYZE"))
+    if database.is_sqlite:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
+    else:
+        # VACUUM as autovacuum would after a bulk load: it sets the visibility map, without
+        # which PostgreSQL cannot answer from an index alone (an index-only scan).
+        async with database.engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("VACUUM ANALYZE"))
     return ws.id, token
 
 
@@ -241,10 +253,14 @@ async def plans(database: Database, ws: uuid.UUID) -> list[tuple[str, str]]:
     return found
 
 
-async def bench(name: str, url: str, posts: int, runs: int) -> None:
+async def bench(name: str, url: str, posts: int, runs: int, without: str | None = None) -> None:
     database = Database(create_engine(url))
     try:
         await migrate.upgrade(database.engine)
+        if without:
+            async with database.engine.begin() as connection:
+                await connection.execute(text(f"DROP INDEX {without}"))
+            name = f"{name}, without {without}"
         started = time.perf_counter()
         ws, token = await fill(database, posts)
         fill_s = time.perf_counter() - started
@@ -275,15 +291,26 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=3_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--postgres", help="URL of an empty PostgreSQL database to fill")
+    parser.add_argument(
+        "--without-index",
+        metavar="NAME",
+        help="drop this index after migrating, to compare the plans with and without it",
+    )
     args = parser.parse_args()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
     with TemporaryDirectory() as folder:
-        await bench("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db", args.posts, args.runs)
+        await bench(
+            "sqlite",
+            f"sqlite+aiosqlite:///{folder}/bench.db",
+            args.posts,
+            args.runs,
+            args.without_index,
+        )
     if args.postgres:
-        await bench("postgresql", args.postgres, args.posts, args.runs)
+        await bench("postgresql", args.postgres, args.posts, args.runs, args.without_index)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ class Variant(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("post_id", "channel_id"),
         CheckConstraint(_LOCAL_TIME_CONSISTENT, name="local_time_consistent"),
+        # The calendar: a post's variants (channel, own time) read from the index alone.
+        Index("ix_variant_post_id_channel_id_due_at", "post_id", "channel_id", "due_at"),
     )
 
     post_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))

@@ -30,6 +30,8 @@ class Network(StrEnum):
     facebook = "facebook"
     instagram = "instagram"
     threads = "threads"
+    tiktok = "tiktok"
+    youtube = "youtube"
     telegram = "telegram"
     discord = "discord"
     matrix = "matrix"

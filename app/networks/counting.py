@@ -6,6 +6,7 @@ them with its own facts from ``platforms.md``.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ NAMES: dict[Network, str] = {
     Network.bluesky: "Bluesky",
     Network.mastodon: "Mastodon",
     Network.threads: "Threads",
+    Network.tiktok: "TikTok",
+    Network.youtube: "YouTube",
     Network.linkedin: "LinkedIn",
     Network.instagram: "Instagram",
     Network.facebook: "Facebook",
@@ -46,13 +49,22 @@ _HASHTAG = regex.compile(r"(?<![\w&#])[#＃](\w+)")
 _MENTION = regex.compile(r"(?<![\w@])@([\w.]+)")
 
 
+# In ASCII text every code point is a cluster of its own, but CR LF, which is one
+# (UAX #29: only Extend, ZWJ, SpacingMark, Prepend, Hangul and regional indicators join
+# code points, and none of them is ASCII). The fast paths below rely on it.
+
+
 def graphemes(text: str) -> list[str]:
     """User-perceived characters (extended grapheme clusters, UAX #29)."""
+    if text.isascii() and "\r\n" not in text:
+        return list(text)
     return _GRAPHEME.findall(text)
 
 
 def grapheme_count(text: str) -> int:
-    return len(graphemes(text))
+    if text.isascii():
+        return len(text) - text.count("\r\n")
+    return len(_GRAPHEME.findall(text))
 
 
 def utf8_bytes(text: str) -> int:
@@ -71,9 +83,19 @@ def mentions(text: str) -> list[str]:
     return _MENTION.findall(text)
 
 
+@functools.lru_cache(maxsize=256)
+def url_spans(text: str, without_protocol: bool = True) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, url) of each link twitter-text finds. Remembered for the last few
+    texts: one copy is often checked for several networks (X, Threads) in a row."""
+    return tuple(
+        (u["indices"][0], u["indices"][1], u["url"])
+        for u in extract_urls_with_indices(text, without_protocol)
+    )
+
+
 def urls(text: str, *, without_protocol: bool = True) -> list[str]:
     """Links as twitter-text finds them (bare domains such as ``example.com`` included)."""
-    return [u["url"] for u in extract_urls_with_indices(text, without_protocol)]
+    return [url for _, _, url in url_spans(text, without_protocol)]
 
 
 # -- limits --------------------------------------------------------------------

@@ -21,7 +21,9 @@ Every verdict message is a sentence naming the network, the count and the limit.
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -93,8 +95,11 @@ def check_content(
     ``text`` is the copy as it will be published; ``link`` the variant's separate link
     (a card, an attachment), not counted in the text.
     """
-    module = importlib.import_module(f"app.networks.{_MODULES[network]}")
-    return module.check(text=text or "", media=list(media), link=link, limits=limits or {})
+    return _checker(network)(text=text or "", media=list(media), link=link, limits=limits or {})
 
 
-_MODULES: dict[Network, str] = {network: network.value for network in Network}
+@functools.cache
+def _checker(network: Network) -> Callable[..., Check]:
+    """The network module's ``check``, imported once (on first use: the modules import
+    this one)."""
+    return importlib.import_module(f"app.networks.{network.value}").check

@@ -16,6 +16,7 @@ emoji (e.g. 15.1 ZWJ sequences) count 2 as X counts them.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Any
 
@@ -32,9 +33,7 @@ from app.networks.counting import (
     measured,
     needs_content,
     text_length,
-)
-from app.networks.counting import (
-    extract_urls_with_indices as _extract_urls,
+    url_spans,
 )
 from app.networks.rules import Check, MediaFacts
 
@@ -47,7 +46,6 @@ DEFAULT_WEIGHT = 200
 WEIGHT_RANGES = ((0, 4351, 100), (8192, 8205, 100), (8208, 8223, 100), (8242, 8247, 100))
 INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")
 
-_GRAPHEME = regex.compile(r"\X")
 # One emoji code point on its own (emoji-test.txt's entries, components excluded).
 _SINGLE_EMOJI = regex.compile(r"[\p{Emoji}--\p{Emoji_Component}]", regex.V1)
 # What may follow the first code point inside one emoji sequence.
@@ -75,20 +73,35 @@ def _is_emoji_sequence(cluster: str) -> bool:
     return _SEQUENCE_TAIL.fullmatch(cluster, 1) is not None
 
 
+@functools.lru_cache(maxsize=8192)
+def _is_emoji(cluster: str) -> bool:
+    return _is_emoji_sequence(cluster) or (len(cluster) == 1 and bool(_SINGLE_EMOJI.match(cluster)))
+
+
 def is_emoji(cluster: str) -> bool:
     """Whether one grapheme cluster is an emoji as twitter-text v3 counts it."""
-    return _is_emoji_sequence(cluster) or (len(cluster) == 1 and bool(_SINGLE_EMOJI.match(cluster)))
+    # No ASCII-only cluster is an emoji: the ASCII code points with the Emoji property
+    # (0-9, #, *) are emoji components, and a keycap needs U+20E3. Clusters repeat
+    # (letters, the same emoji), so the rest are remembered.
+    return not cluster.isascii() and _is_emoji(cluster)
+
+
+# A grapheme cluster that holds a non-ASCII code point starts with one, or is an ASCII
+# code point followed by one (a combining mark, U+FE0F, U+20E3...). Two ASCII code points
+# in a row are always two clusters (or CR LF), so searching for this pattern finds every
+# such cluster at its true boundaries, skipping the ASCII between them.
+_NON_ASCII_CLUSTER = regex.compile(r"(?=[^\x00-\x7f]|.[^\x00-\x7f])\X", regex.DOTALL)
 
 
 def _emoji_entities(text: str) -> dict[int, int]:
     """Start index → length (code points) of each emoji, as twitter-text's v3 parser sees it."""
-    found: dict[int, int] = {}
-    i = 0
-    for cluster in _GRAPHEME.findall(text):
-        if is_emoji(cluster):
-            found[i] = len(cluster)
-        i += len(cluster)
-    return found
+    if text.isascii():
+        return {}
+    return {
+        match.start(): len(cluster)
+        for match in _NON_ASCII_CLUSTER.finditer(text)
+        if is_emoji(cluster := match.group())
+    }
 
 
 def _weight(char: str, ranges: tuple[tuple[int, int, int], ...]) -> int:
@@ -97,6 +110,21 @@ def _weight(char: str, ranges: tuple[tuple[int, int, int], ...]) -> int:
         if start <= code <= end:
             return weight
     return DEFAULT_WEIGHT
+
+
+@functools.cache
+def _ascii_weight(ranges: tuple[tuple[int, int, int], ...]) -> int | None:
+    """The weight of every ASCII code point when the ranges give them all the same one."""
+    weights = {_weight(chr(code), ranges) for code in range(128)}
+    return weights.pop() if len(weights) == 1 else None
+
+
+def _span_weight(text: str, ranges: tuple[tuple[int, int, int], ...]) -> int:
+    if text.isascii():
+        same = _ascii_weight(ranges)
+        if same is not None:
+            return same * len(text)
+    return sum([_weight(char, ranges) for char in text])
 
 
 def weighted_length(
@@ -108,20 +136,24 @@ def weighted_length(
 ) -> int:
     """twitter-text's ``weightedLength`` (v3 configuration unless told otherwise)."""
     normalized = unicodedata.normalize("NFC", text)
-    url_at = {u["indices"][0]: u["indices"][1] for u in _extract_urls(normalized)}
+    ranges = tuple((low, high, weight) for low, high, weight in ranges)
+    url_at = {start: end for start, end, _ in url_spans(normalized, True)}
     emoji_at = _emoji_entities(normalized) if emoji_parsing else {}
+    # Walk from entity to entity (a URL first where both start at one index), weighing
+    # the code points between them.
     total = 0
     i = 0
-    while i < len(normalized):
-        if i in url_at:
+    for start in sorted(url_at.keys() | emoji_at.keys()):
+        if start < i:  # inside the previous entity
+            continue
+        total += _span_weight(normalized[i:start], ranges)
+        if start in url_at:
             total += url_length * SCALE
-            i = url_at[i]
-        elif i in emoji_at:
-            total += DEFAULT_WEIGHT
-            i += emoji_at[i]
+            i = url_at[start]
         else:
-            total += _weight(normalized[i], ranges)
-            i += 1
+            total += DEFAULT_WEIGHT
+            i = start + emoji_at[start]
+    total += _span_weight(normalized[i:], ranges)
     return total // SCALE
 
 
