@@ -31,7 +31,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -571,11 +572,6 @@ class Outcome:
     write_seconds: float | None
 
 
-def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
-
-
 async def _still_there(session: AsyncSession, batch: Batch, workspace_id: uuid.UUID) -> None:
     """What was checked outside this transaction still exists (a channel, label or
     plan deleted in between would otherwise end as a foreign-key error)."""
@@ -595,6 +591,66 @@ async def _still_there(session: AsyncSession, batch: Batch, workspace_id: uuid.U
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One table's rows as the driver receives them, and the INSERT that takes them."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+
+
+def _prepare(table: Table, rows: list[dict[str, Any]], dialect: Dialect) -> _Prepared:
+    """Turn ``rows`` into driver-ready tuples with SQLAlchemy's own bind processors (the
+    stored format is exactly what ``session.execute(insert(table), rows)`` writes), and
+    the INSERT statement in the driver's paramstyle. Columns the rows leave out get their
+    Python-side default, as the ORM would; the others are left out (NULL or server side)."""
+    keys = list(rows[0]) if rows else []
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    names = list(compiled.positiontup or ())
+    columns = [table.c[name] for name in names]
+    getters: list[Callable[[dict[str, Any]], Any]] = []
+    for column in columns:
+        proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if column.key in keys:
+            key = column.key
+            if proc is None:
+                getters.append(lambda row, key=key: row[key])
+            else:
+                getters.append(lambda row, key=key, proc=proc: proc(row[key]))
+        elif column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+            value = proc(value) if proc is not None else value
+            getters.append(lambda row, value=value: value)
+        elif column.default is not None and column.default.is_callable:
+            make = column.default.arg
+            if proc is None:
+                getters.append(lambda row, make=make: make(None))
+            else:
+                getters.append(lambda row, make=make, proc=proc: proc(make(None)))
+        else:  # pragma: no cover - the compiler only adds columns it has a value for
+            raise ValueError(f"no value for {table.name}.{column.name}")
+    return _Prepared(compiled.string, [tuple(get(row) for get in getters) for row in rows])
+
+
+def _tables(batch: Batch) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The batch's rows per table, in foreign-key order."""
+    return [
+        (table, rows)
+        for table, rows in (
+            (Post.__table__, batch.posts),
+            (Variant.__table__, batch.variants),
+            (Delivery.__table__, batch.deliveries),
+            (post_label, batch.labels),
+            (Revision.__table__, batch.revisions),
+        )
+        if rows
+    ]
+
+
+def _prepare_batch(batch: Batch, dialect: Dialect) -> list[tuple[Table, _Prepared]]:
+    return [(table, _prepare(table, rows, dialect)) for table, rows in _tables(batch)]
+
+
 async def _write(
     database: Database,
     batch: Batch,
@@ -606,26 +662,39 @@ async def _write(
     progress: Progress | None,
     check_seconds: float,
 ) -> float:
-    """One write transaction of bulk INSERTs; returns how long it was held (seconds)."""
+    """One write transaction of bulk INSERTs; returns how long it was held (seconds).
+
+    On SQLite every value is converted for the driver *before* the transaction begins
+    (in a worker thread), so the transaction only hands ready tuples to the driver's
+    ``executemany`` and the single write lock is held for the INSERTs and little else.
+    PostgreSQL keeps SQLAlchemy's bulk INSERTs: nothing waits on its write transaction
+    (readers and other writers go on), and there converting up front did not make the
+    transaction shorter (bench/README.md, import_csv.py)."""
     total = len(batch.posts)
+    prepared = (
+        await asyncio.to_thread(_prepare_batch, batch, database.engine.dialect)
+        if database.is_sqlite
+        else None
+    )
     async with database.write_session() as session:
         started = time.perf_counter()  # BEGIN (IMMEDIATE on SQLite) comes with the first query
         try:
             await _still_there(session, batch, workspace_id)
-            written = 0
-            for posts in _chunks(batch.posts):
-                await session.execute(insert(Post.__table__), posts)
-                written += len(posts)
-                if progress is not None:
-                    progress("writing", written, total)
-            for table, rows in (
-                (Variant.__table__, batch.variants),
-                (Delivery.__table__, batch.deliveries),
-                (post_label, batch.labels),
-                (Revision.__table__, batch.revisions),
-            ):
-                for chunk in _chunks(rows):
-                    await session.execute(insert(table), chunk)
+            if prepared is not None:
+                connection = await session.connection()
+                for table, ready in prepared:
+                    for start in range(0, len(ready.rows), CHUNK):
+                        chunk = ready.rows[start : start + CHUNK]
+                        await connection.exec_driver_sql(ready.sql, chunk)
+                        if progress is not None and table is Post.__table__:
+                            progress("writing", start + len(chunk), total)
+            else:
+                for table, rows in _tables(batch):
+                    for start in range(0, len(rows), CHUNK):
+                        chunk = rows[start : start + CHUNK]
+                        await session.execute(insert(table), chunk)
+                        if progress is not None and table is Post.__table__:
+                            progress("writing", start + len(chunk), total)
             await record(
                 session,
                 action="import.completed",
