@@ -52,14 +52,13 @@ async def adapter(case: ContractCase) -> AsyncIterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def no_secret_in_logs(
-    case: ContractCase, caplog: pytest.LogCaptureFixture
-) -> Iterator[None]:
+def no_secret_in_logs(case: ContractCase, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Every test of the suite doubles as a log check: no secret in any captured line."""
     caplog.set_level(logging.DEBUG)
     yield
     text = "\n".join(
-        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}" for record in caplog.records
+        f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        for record in caplog.records
     )
     for secret in case.secrets:
         assert secret not in text, f"{case.network}: a secret was logged"
@@ -139,7 +138,8 @@ async def test_rate_limit_names_the_reset(case: ContractCase, adapter) -> None: 
 
 
 async def test_validation_error_is_permanent_with_the_networks_words(
-    case: ContractCase, adapter  # type: ignore[no-untyped-def]
+    case: ContractCase,
+    adapter,  # type: ignore[no-untyped-def]
 ) -> None:
     case.platform.inject(Fault.validation)
     with pytest.raises(PermanentError) as refused:
@@ -155,7 +155,8 @@ async def test_server_error_is_transient(case: ContractCase, adapter) -> None:  
 
 
 async def test_timeout_is_transient_and_the_retry_never_duplicates(
-    case: ContractCase, adapter  # type: ignore[no-untyped-def]
+    case: ContractCase,
+    adapter,  # type: ignore[no-untyped-def]
 ) -> None:
     """The post is created but the answer comes too late. Where the key is honoured
     (window None or > 0) the same request again yields the same post; where it is
