@@ -1,0 +1,126 @@
+"""HTTP plumbing shared by the adapters: one place that turns transport failures and
+generic status codes into the seam's typed errors, and parses rate-limit resets.
+
+Messages never carry a URL or a header value: Telegram and Discord put their secret
+in the URL, every other network in a header. Network modules map their own error
+bodies first (Graph codes, X problem JSON, Telegram ``ok:false``) and call
+:func:`raise_for_status` for what is left.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.net.outbound import DestinationRefused, HostNotFound
+from app.networks.base import (
+    CredentialsExpiredError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+
+# When a 429 names no reset at all, wait this long before trying the channel again.
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
+
+
+async def send(
+    http: httpx.AsyncClient, method: str, url: str, *, network: str, **kwargs: Any
+) -> httpx.Response:
+    """``http.request`` with transport failures typed: timeouts and connection errors
+    are transient, a refused destination is permanent. Never raises on a status."""
+    try:
+        return await http.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise TransientError(f"{network} did not answer in time") from None
+    except DestinationRefused as refused:
+        raise PermanentError(refused.message) from None
+    except HostNotFound as missing:
+        raise TransientError(missing.message) from None
+    except httpx.TransportError as error:
+        raise TransientError(f"could not reach {network} ({type(error).__name__})") from None
+
+
+def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> datetime | None:
+    """The instant named by a ``Retry-After`` header (seconds or an HTTP date)."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def epoch_reset(value: str | None) -> datetime | None:
+    """A reset given as Unix seconds (X ``x-rate-limit-reset``, Bluesky ``ratelimit-reset``)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def iso_reset(value: str | None) -> datetime | None:
+    """A reset given as an ISO 8601 instant (Mastodon ``X-RateLimit-Reset``)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def rate_limited(network: str, until: datetime | None, detail: str = "") -> RateLimitedError:
+    until = until or datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
+    message = f"{network} rate limit reached; the channel waits until {until:%H:%M:%S} UTC"
+    if detail:
+        message += f" ({detail})"
+    return RateLimitedError(message, until=until)
+
+
+def raise_for_status(
+    response: httpx.Response,
+    *,
+    network: str,
+    message: str = "",
+    reset: datetime | None = None,
+) -> None:
+    """The generic mapping for a response the network module did not handle itself.
+    ``message`` is the network's own words taken from its error body."""
+    status = response.status_code
+    if status < 400:
+        return
+    words = message or f"{network} answered HTTP {status}"
+    if status == 429:
+        raise rate_limited(network, reset or retry_after(response.headers), message)
+    if status == 401:
+        raise CredentialsExpiredError(f"{network} refused the credentials: {words}")
+    if status in (408, 425) or status >= 500:
+        raise TransientError(words, retry_after=_seconds(retry_after(response.headers)))
+    raise PermanentError(words)
+
+
+def _seconds(until: datetime | None) -> timedelta | None:
+    if until is None:
+        return None
+    return max(until - datetime.now(UTC), timedelta(0))
+
+
+def json_or_empty(response: httpx.Response) -> Any:
+    """The body as JSON, or {} when it is not JSON (an HTML error page from a proxy)."""
+    try:
+        return response.json()
+    except ValueError:
+        return {}
