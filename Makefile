@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run demo serve scheduler migrate test test-fast lint system-deps clean
+.PHONY: install run demo serve scheduler migrate test test-fast lint system-deps test-tools clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required" >&2; exit 1; }
@@ -51,7 +51,15 @@ system-deps:
 	@/usr/bin/chromium --version
 	@/usr/bin/ffprobe -version | head -n 1
 
-test: install system-deps
+# Tools the tests start (real Bluesky PDS, Synapse, axe-core): each
+# tests/tools/install-*.sh installs one, idempotently, into a cache outside the repo
+# ($$ALMANAC_TEST_CACHE, default ~/.cache/almanac-test), and prints where it is.
+test-tools:
+	@for script in tests/tools/install-*.sh; do \
+		[ -e "$$script" ] || continue; bash "$$script" || exit 1; \
+	done
+
+test: install system-deps test-tools
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -rs
 
