@@ -84,6 +84,11 @@ class LookupUnsupported(NetworkError):
     """The network offers no safe way to check whether a post already exists."""
 
 
+class RefreshUnsupported(NetworkError):
+    """These credentials cannot be refreshed (no refresh token was granted): the
+    account must be reconnected before its token expires."""
+
+
 # -- values -------------------------------------------------------------------
 
 
@@ -157,4 +162,37 @@ class NetworkAdapter(Protocol):
     async def find_existing(self, request: PublishRequest) -> PublishResult | None:
         """The post published with this request's key, None if there is none;
         raises LookupUnsupported where the network cannot tell safely."""
+        ...
+
+
+# -- optional capability: token refresh ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthApp:
+    """The application registered with a network (client id and secret, from the
+    settings) and the endpoints to use: the network's real ones unless overridden
+    (tests point them at 127.0.0.1)."""
+
+    client_id: str
+    client_secret: str = ""
+    authorize_url: str = ""
+    token_url: str = ""
+    api_base: str = ""
+    scopes: tuple[str, ...] = ()
+    # How the client authenticates at the token endpoint: HTTP Basic (X) or
+    # client_id + client_secret in the form body (LinkedIn).
+    client_auth: str = "basic"
+
+
+@runtime_checkable
+class RefreshableAdapter(Protocol):
+    """An adapter whose network issues expiring tokens and a way to renew them."""
+
+    async def refresh_credentials(
+        self, credentials: dict[str, Any]
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """New credentials and their expiry (None: they do not expire). Raises
+        CredentialsExpiredError when the network refuses (the account must be
+        reconnected), RefreshUnsupported when there is nothing to refresh with."""
         ...

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from app.logging import redact_library_records
 from app.net.outbound import DestinationRefused, HostNotFound
 from app.networks.base import (
     CredentialsExpiredError,
@@ -23,6 +24,10 @@ from app.networks.base import (
     RateLimitedError,
     TransientError,
 )
+
+# httpx logs every request URL (at INFO); whatever level a deployment or a test sets,
+# a secret in the URL is redacted before any handler sees the record.
+redact_library_records("httpx")
 
 # When a 429 names no reset at all, wait this long before trying the channel again.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)

@@ -7,13 +7,31 @@ are not clickable: warning (as is a separate link, which Instagram cannot attach
 Media is required: JPEG images up to 8 MiB with an aspect ratio between 4:5 and
 1.91:1, ``alt_text`` up to 1,000 characters (missing → warning); Reels MP4/MOV,
 H.264 or HEVC, 3 s–15 min, up to 300 MB; a carousel holds 2–10 items.
+
+Adapter (Instagram API with Facebook Login, ``graph.facebook.com/v25.0``): one media
+container per item from ``MediaItem.public_url`` (Instagram downloads it), a CAROUSEL
+container over the children when there are several, polled until FINISHED, then
+``media_publish`` (:class:`app.networks.graph.ContainerAdapter`). Credentials::
+
+    {"ig_user_id": "<Instagram professional account id>",
+     "access_token": "<user or Page token with instagram_content_publish>"}
+
+Instagram has no take-down through the API (IG Media supports no DELETE): a post is
+removed in the Instagram app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.networks.base import Network
+from app.networks.base import (
+    AccountInfo,
+    MediaItem,
+    Metrics,
+    Network,
+    PermanentError,
+    PublishRequest,
+)
 from app.networks.counting import (
     MB,
     NAMES,
@@ -29,6 +47,7 @@ from app.networks.counting import (
     urls,
     warning,
 )
+from app.networks.graph import ContainerAdapter
 from app.networks.rules import Check, Level, MediaFacts, Verdict
 
 NETWORK = Network.instagram
@@ -124,3 +143,94 @@ def check(*, text: str, media: list[MediaFacts], link: str | None, limits: dict[
     verdicts += check_media(NETWORK, media, MEDIA)
     verdicts += _aspect(media)
     return measured(NETWORK, "characters", count, maximum, verdicts)
+
+
+GRAPH_BASE = "https://graph.facebook.com"
+GRAPH_VERSION = "v25.0"
+MAX_CAROUSEL_ITEMS = 10
+
+
+class InstagramAdapter(ContainerAdapter):
+    network = NETWORK
+    version = GRAPH_VERSION
+    user_key = "ig_user_id"
+    create_edge = "media"
+    publish_edge = "media_publish"
+    list_edge = "media"
+    text_field = "caption"
+    status_field = "status_code"
+    error_field = "status"  # IG Container: a sentence naming the error code
+
+    def __init__(self, http: Any, *, api_base: str = GRAPH_BASE, **polling: float) -> None:
+        super().__init__(http, api_base=api_base, **polling)
+
+    def check_request(self, request: PublishRequest) -> None:
+        if not request.media:
+            raise PermanentError(
+                "Instagram cannot publish text alone: attach a picture or a video",
+                field="media",
+            )
+        if len(request.media) > MAX_CAROUSEL_ITEMS:
+            raise PermanentError(
+                f"Instagram carousels hold at most {MAX_CAROUSEL_ITEMS} items; "
+                f"this post has {len(request.media)}",
+                field="media",
+            )
+        for item in request.media:
+            self.public_url(item)
+
+    def _item(self, item: MediaItem, *, child: bool) -> dict[str, str]:
+        url = self.public_url(item)
+        if item.mime_type.startswith("video/"):
+            params = {"media_type": "VIDEO" if child else "REELS", "video_url": url}
+        else:
+            params = {"image_url": url}
+            if item.alt:
+                params["alt_text"] = item.alt
+        if child:
+            params["is_carousel_item"] = "true"
+        return params
+
+    def single_params(self, request: PublishRequest) -> dict[str, str]:
+        params = self._item(request.media[0], child=False)
+        if request.text:
+            params["caption"] = request.text
+        return params
+
+    def child_params(self, item: MediaItem) -> dict[str, str]:
+        return self._item(item, child=True)
+
+    def carousel_params(self, request: PublishRequest, children: list[str]) -> dict[str, str]:
+        params = {"media_type": "CAROUSEL", "children": ",".join(children)}
+        if request.text:
+            params["caption"] = request.text
+        return params
+
+    async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
+        user, token = self._credentials(credentials)
+        body = await self._call("GET", user, token, params={"fields": "id,username,name"})
+        handle = str(body.get("username") or body.get("id") or user)
+        return AccountInfo(
+            handle=handle,
+            display_name=str(body.get("name") or handle),
+            limits={"max_characters": MAX_CHARACTERS, "max_media": MAX_CAROUSEL_ITEMS},
+        )
+
+    async def take_down(self, credentials: dict[str, Any], external_id: str) -> None:
+        raise PermanentError(
+            "Instagram's API cannot delete a post: remove it in the Instagram app, "
+            "then mark the delivery as removed"
+        )
+
+    async def fetch_metrics(self, credentials: dict[str, Any], external_id: str) -> Metrics:
+        _, token = self._credentials(credentials)
+        body = await self._call(
+            "GET", external_id, token, params={"fields": "like_count,comments_count"}
+        )
+        return Metrics(
+            likes=_count(body.get("like_count")), replies=_count(body.get("comments_count"))
+        )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -12,12 +12,28 @@ A video or audio file goes alone (Mastodon refuses it beside other media).
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import regex
 
-from app.networks.base import Network
+from app.net.outbound import DestinationRefused, check_url_shape
+from app.networks.base import (
+    AccountInfo,
+    Checkpoint,
+    LookupUnsupported,
+    MediaItem,
+    Metrics,
+    Network,
+    PermanentError,
+    PublishRequest,
+    PublishResult,
+    TransientError,
+)
 from app.networks.counting import (
     MediaKind,
     MediaPolicy,
@@ -28,6 +44,7 @@ from app.networks.counting import (
     needs_content,
     text_length,
 )
+from app.networks.http import iso_reset, json_or_empty, raise_for_status, rate_limited, send
 from app.networks.rules import Check, Level, MediaFacts
 
 NETWORK = Network.mastodon
@@ -144,3 +161,253 @@ def check(*, text: str, media: list[MediaFacts], link: str | None, limits: dict[
         verdicts.append(needs_content(NETWORK, "text or media"))
     verdicts += check_media(NETWORK, media, media_policy(limits))
     return measured(NETWORK, "characters", count, maximum, verdicts)
+
+
+# -- adapter ------------------------------------------------------------------------
+#
+# Credentials: ``instance_url`` (https://mastodon.example, the account's instance)
+# and ``access_token`` (a user token with ``read:accounts write:statuses write:media``).
+# The instance is user-given: requests go through the process's guarded client.
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=1)  # Mastodon keeps Idempotency-Key for an hour
+MEDIA_POLL_INTERVAL = 1.0  # seconds between GET /api/v1/media/:id while it processes
+MEDIA_POLL_TIMEOUT = 60.0  # then the attempt is transient; the checkpoint keeps the id
+
+
+class MastodonAdapter:
+    """Publishes statuses with ``Idempotency-Key`` = the delivery's key: a retry within
+    the hour returns the status the first attempt created. Media go through
+    ``POST /api/v2/media`` (202 → poll ``GET /api/v1/media/:id``); every uploaded id is
+    checkpointed at once, so a retry attaches it instead of uploading again."""
+
+    network = NETWORK
+    idempotency_window: timedelta | None = IDEMPOTENCY_WINDOW
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        media_poll_interval: float = MEDIA_POLL_INTERVAL,
+        media_poll_timeout: float = MEDIA_POLL_TIMEOUT,
+    ) -> None:
+        self._http = http
+        self._poll_interval = media_poll_interval
+        self._poll_timeout = media_poll_timeout
+
+    # -- plumbing --
+
+    async def _call(
+        self, credentials: dict[str, Any], method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        base = _instance(credentials)
+        headers = {
+            "Authorization": f"Bearer {_required(credentials, 'access_token')}",
+            **kwargs.pop("headers", {}),
+        }
+        response = await send(
+            self._http, method, f"{base}{path}", network="Mastodon", headers=headers, **kwargs
+        )
+        _raise_for_error(response)
+        return response
+
+    # -- the seam --
+
+    async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
+        account = json_or_empty(
+            await self._call(credentials, "GET", "/api/v1/accounts/verify_credentials")
+        )
+        if not isinstance(account, dict) or "username" not in account:
+            raise PermanentError("Mastodon did not return the account (is this a Mastodon API?)")
+        instance = json_or_empty(await self._call(credentials, "GET", "/api/v2/instance"))
+        instance = instance if isinstance(instance, dict) else {}
+        domain = instance.get("domain") or httpx.URL(_instance(credentials)).host
+        return AccountInfo(
+            handle=f"@{account['username']}@{domain}",
+            display_name=str(account.get("display_name") or account["username"]),
+            limits=instance_limits(instance),
+        )
+
+    async def publish(self, request: PublishRequest, checkpoint: Checkpoint) -> PublishResult:
+        credentials = request.credentials
+        _required(credentials, "access_token")
+        media_ids = await self._upload_media(request, checkpoint)
+        body: dict[str, Any] = {"status": _status_text(request.text, request.link)}
+        if media_ids:
+            body["media_ids"] = media_ids
+        response = await self._call(
+            credentials,
+            "POST",
+            "/api/v1/statuses",
+            json=body,
+            headers={"Idempotency-Key": request.idempotency_key},
+        )
+        status = json_or_empty(response)
+        if not isinstance(status, dict) or not status.get("id"):
+            raise TransientError("Mastodon accepted the status but returned no id")
+        return PublishResult(external_id=str(status["id"]), url=status.get("url"))
+
+    async def _upload_media(self, request: PublishRequest, checkpoint: Checkpoint) -> list[str]:
+        """One media id per item, in order: reused from the checkpoint, else uploaded
+        (and checkpointed before the next step)."""
+        done = request.checkpoint.get("media_ids")
+        media_ids: list[str] = [str(i) for i in done] if isinstance(done, list) else []
+        media_ids = media_ids[: len(request.media)]
+        for index, item in enumerate(request.media):
+            if index < len(media_ids):
+                await self._wait_processed(request.credentials, media_ids[index])
+                continue
+            media_id, processing = await self._upload(request.credentials, item)
+            media_ids.append(media_id)
+            await checkpoint({"media_ids": list(media_ids)})
+            if processing:
+                await self._wait_processed(request.credentials, media_id)
+        return media_ids
+
+    async def _upload(self, credentials: dict[str, Any], item: MediaItem) -> tuple[str, bool]:
+        try:
+            content = await asyncio.to_thread(Path(item.path).read_bytes)
+        except OSError as error:
+            raise PermanentError(
+                f"the media file could not be read ({error.strerror})", field="media"
+            ) from None
+        data = {"description": item.alt} if item.alt else {}
+        response = await self._call(
+            credentials,
+            "POST",
+            "/api/v2/media",
+            files={"file": (Path(item.path).name, content, item.mime_type)},
+            data=data,
+        )
+        attachment = json_or_empty(response)
+        if not isinstance(attachment, dict) or not attachment.get("id"):
+            raise TransientError("Mastodon accepted the media but returned no id")
+        # 202: accepted, still processing (url null); 200: ready.
+        return str(attachment["id"]), response.status_code == 202
+
+    async def _wait_processed(self, credentials: dict[str, Any], media_id: str) -> None:
+        deadline = asyncio.get_running_loop().time() + self._poll_timeout
+        while True:
+            response = await self._call(credentials, "GET", f"/api/v1/media/{media_id}")
+            if response.status_code == 200:
+                return
+            # 206 Partial Content: still processing.
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TransientError(
+                    f"Mastodon is still processing media {media_id}; trying again later"
+                )
+            await asyncio.sleep(self._poll_interval)
+
+    async def take_down(self, credentials: dict[str, Any], external_id: str) -> None:
+        try:
+            await self._call(credentials, "DELETE", f"/api/v1/statuses/{_id(external_id)}")
+        except MastodonError as error:
+            # Already deleted (by hand, or by an earlier attempt whose answer was lost).
+            if error.status == 404:
+                return
+            raise
+
+    async def fetch_metrics(self, credentials: dict[str, Any], external_id: str) -> Metrics:
+        status = json_or_empty(
+            await self._call(credentials, "GET", f"/api/v1/statuses/{_id(external_id)}")
+        )
+        status = status if isinstance(status, dict) else {}
+        return Metrics(
+            likes=_count(status.get("favourites_count")),
+            reposts=_count(status.get("reblogs_count")),
+            replies=_count(status.get("replies_count")),
+            views=None,  # Mastodon has no impressions
+        )
+
+    async def find_existing(self, request: PublishRequest) -> PublishResult | None:
+        # No search by idempotency key; the one-hour key window covers retries.
+        raise LookupUnsupported("Mastodon cannot look a status up by its idempotency key")
+
+
+def instance_limits(instance: dict[str, Any]) -> dict[str, Any]:
+    """``/api/v2/instance`` ``configuration`` as the flat keys of app.networks.rules."""
+    configuration = instance.get("configuration")
+    if not isinstance(configuration, dict):
+        return {}
+    statuses = configuration.get("statuses") or {}
+    media = configuration.get("media_attachments") or {}
+    limits: dict[str, Any] = {}
+    for source, key, target in (
+        (statuses, "max_characters", "max_characters"),
+        (statuses, "max_media_attachments", "max_media_attachments"),
+        (statuses, "max_media_attachments", "max_media"),
+        (statuses, "characters_reserved_per_url", "characters_reserved_per_url"),
+        (media, "image_size_limit", "image_size_limit"),
+        (media, "video_size_limit", "video_size_limit"),
+        (media, "description_limit", "description_limit"),
+    ):
+        value = source.get(key) if isinstance(source, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            limits[target] = value
+    types = media.get("supported_mime_types") if isinstance(media, dict) else None
+    if isinstance(types, list) and types:
+        limits["supported_mime_types"] = [t for t in types if isinstance(t, str)]
+    return limits
+
+
+class MastodonError(PermanentError):
+    """A refusal from Mastodon; ``status`` is the HTTP status it came with."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    """Mastodon's ``{"error": ..., "error_description"?}`` bodies, mapped by status;
+    the rate-limit reset is ``X-RateLimit-Reset``, an ISO 8601 instant."""
+    status = response.status_code
+    if status < 400:
+        return
+    body = json_or_empty(response)
+    words = ""
+    if isinstance(body, dict):
+        words = str(body.get("error") or "")
+        if body.get("error_description"):
+            words = f"{words}: {body['error_description']}" if words else body["error_description"]
+    message = f"Mastodon: {words}" if words else ""
+    if status == 429:
+        raise rate_limited("Mastodon", iso_reset(response.headers.get("x-ratelimit-reset")), words)
+    if status < 500 and status not in (401, 408, 425):
+        # 422 validation, 403 not allowed, 404 gone: Mastodon's words, the status kept.
+        raise MastodonError(message or f"Mastodon answered HTTP {status}", status=status)
+    # 401: the token was revoked (Mastodon tokens do not expire); 5xx / 408: transient.
+    raise_for_status(response, network="Mastodon", message=message)
+
+
+def _status_text(text: str, link: str | None) -> str:
+    """Links are plain text on Mastodon (the server builds the preview card)."""
+    if link and link not in text:
+        return f"{text}\n\n{link}" if text.strip() else link
+    return text
+
+
+def _instance(credentials: dict[str, Any]) -> str:
+    try:
+        url = check_url_shape(str(_required(credentials, "instance_url")).strip())
+    except DestinationRefused as refused:
+        raise PermanentError(f"instance_url: {refused.message}", field="instance_url") from None
+    return str(url).rstrip("/")
+
+
+def _required(credentials: dict[str, Any], key: str) -> Any:
+    value = credentials.get(key)
+    if value in (None, ""):
+        raise PermanentError(f"the Mastodon credentials have no {key}", field=key)
+    return value
+
+
+def _id(external_id: str) -> str:
+    # Status ids are numeric strings (snowflakes); refuse anything that would change the path.
+    if not external_id.isascii() or not external_id.isalnum():
+        raise PermanentError(f"{external_id!r} is not a Mastodon status id")
+    return external_id
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

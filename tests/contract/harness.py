@@ -155,6 +155,9 @@ class ContractCase:
     # False where the network's API has no take-down (the adapter then raises
     # PermanentError with a sentence that says so).
     supports_take_down: bool = True
+    # True where text alone cannot be published (Instagram): every request of the
+    # suite then carries the media item.
+    requires_media: bool = False
     # Limits to pass in PublishRequest.limits (e.g. a Telegram chat id lives in credentials).
     limits: dict[str, Any] = field(default_factory=dict)
     link: str | None = None

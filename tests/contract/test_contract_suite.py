@@ -30,7 +30,10 @@ from tests.contract.harness import CLIENT_TIMEOUT, ContractCase, Fault
 
 PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
 
-NETWORKS = sorted(m.name for m in pkgutil.iter_modules(platforms.__path__))
+# Modules starting with "_" are helpers shared by several platforms.
+NETWORKS = sorted(
+    m.name for m in pkgutil.iter_modules(platforms.__path__) if not m.name.startswith("_")
+)
 
 
 @pytest.fixture(scope="module", params=NETWORKS)
@@ -65,6 +68,8 @@ def no_secret_in_logs(case: ContractCase, caplog: pytest.LogCaptureFixture) -> I
 
 
 def request_for(case: ContractCase, text: str, key: str, **kwargs: object) -> PublishRequest:
+    if case.requires_media:
+        kwargs.setdefault("media", (media(case),))
     return PublishRequest(
         idempotency_key=key,
         text=text,
