@@ -45,4 +45,17 @@ class Channel(IdMixin, TimestampMixin, Base):
     verified_at: Mapped[datetime | None]
     paused: Mapped[bool] = mapped_column(default=False)
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+    # Who paused it. No foreign key: adding one to channel on SQLite means rebuilding
+    # the table, which changes the order of a workspace's delete cascade and trips
+    # delivery.channel_id's RESTRICT. A deleted user leaves the id behind, as audit does.
+    paused_by_id: Mapped[uuid.UUID | None]
     rate_limited_until: Mapped[datetime | None]
+    # Expiring tokens (X: 2 hours, LinkedIn: 60 days): when the access token expires
+    # (None: it does not), when the current one was obtained, consecutive refresh
+    # failures, and the lease of the scheduler process refreshing it now
+    # (scheduler/token_refresh.py), so two processes never spend one refresh token.
+    token_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_refresh_at: Mapped[datetime | None]
+    refresh_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    refresh_lease_until: Mapped[datetime | None]
