@@ -3,8 +3,8 @@
 A mention is ``@`` followed by the local part of a member's e-mail address
 (``@alice`` for alice@example.org), case-insensitive: display names have spaces
 and repeat, e-mail addresses do not. Mentions of people who are not members of
-the workspace are ignored. The mentioned user ids are stored with the comment;
-the approvals issue notifies them.
+the workspace are ignored. The mentioned user ids are stored with the comment,
+and each of them is notified (``mentioned``), except the comment's author.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.deps import Member
 from app.errors import Forbidden, NotFound
-from app.models import Comment, Membership, Post, Role, User
+from app.models import Comment, Event, Membership, Post, Role, User
+from app.notifications.service import notify
 from app.posts.schemas import CommentRead
 
 _MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9][A-Za-z0-9._%+-]*)")
@@ -60,7 +61,23 @@ async def add_comment(db: AsyncSession, member: Member, post: Post, body: str) -
     )
     db.add(comment)
     await db.flush()
+    if mentions:
+        await notify(
+            db,
+            workspace_id=member.workspace.id,
+            event=Event.mentioned,
+            text=f"{member.user.display_name} mentioned you on “{post.title}”: {_excerpt(body)}",
+            recipients=mentions,
+            actor_id=member.user.id,
+            post_id=post.id,
+            data={"comment_id": str(comment.id), "comment": body},
+        )
     return comment
+
+
+def _excerpt(body: str, limit: int = 140) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 async def delete_comment(

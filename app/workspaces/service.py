@@ -32,8 +32,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.audit.service import record
 from app.auth.deps import Member
 from app.auth.tokens import hash_secret, new_secret
+from app.deliveries.overdue import park_overdue
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
-from app.models import Invitation, Membership, Role, User, Workspace, utcnow
+from app.models import Event, Invitation, Membership, Role, User, Workspace, utcnow
+from app.notifications.service import notify, workspace_people
 from app.users.service import create_user, get_user_by_email, normalize_email
 from app.workspaces.schemas import WorkspaceCreate, WorkspaceUpdate
 
@@ -210,6 +212,16 @@ async def pause_workspace(
         target_id=workspace.id,
         data={"reason": reason},
     )
+    because = f": {reason}" if reason else "."
+    await notify(
+        db,
+        workspace_id=workspace.id,
+        event=Event.workspace_paused,
+        text=f"{member.user.display_name} paused all publishing in {workspace.name}{because}",
+        recipients=await workspace_people(db, workspace.id),
+        actor_id=member.user.id,
+        data={"reason": reason},
+    )
     return workspace
 
 
@@ -221,7 +233,7 @@ async def resume_workspace(
     if not workspace.paused:
         raise Conflict("Publishing in this workspace is not paused, so there is nothing to resume.")
     paused_at = workspace.paused_at
-    data = {
+    data: dict[str, object] = {
         "reason": workspace.paused_reason,
         "paused_at": paused_at.isoformat() if paused_at else None,
         "paused_by_id": str(workspace.paused_by_id) if workspace.paused_by_id else None,
@@ -231,6 +243,8 @@ async def resume_workspace(
     workspace.paused_at = None
     workspace.paused_by_id = None
     await db.flush()
+    # No burst: what is past its time now waits for a decision per post (GET .../overdue).
+    data["overdue"] = await park_overdue(db, workspace_id=workspace.id)
     await record(
         db,
         action="workspace.resumed",
@@ -240,6 +254,15 @@ async def resume_workspace(
         target_type="workspace",
         target_id=workspace.id,
         data=data,
+    )
+    await notify(
+        db,
+        workspace_id=workspace.id,
+        event=Event.workspace_resumed,
+        text=f"{member.user.display_name} resumed publishing in {workspace.name}.",
+        recipients=await workspace_people(db, workspace.id),
+        actor_id=member.user.id,
+        data={"paused_reason": data["reason"], "paused_at": data["paused_at"]},
     )
     return workspace
 
