@@ -21,11 +21,10 @@ The rule:
   failed or missed one is queued again by the next edit of its post.
 
 Drafts get deliveries too. That is safe because a delivery is claimable only when its
-variant's ``content_hash`` equals its ``approved_hash``: an unapproved or edited copy
-waits in ``pending`` (the scheduler issue). The post's workflow status must gate the
-claim as well (``post.status = 'approved'``): with approval turned off every save
-counts as approved, and an unscheduled post returns to ``draft`` without clearing its
-approval, so the hash alone would let a draft go out.
+variant's ``content_hash`` equals its ``approved_hash``, and ``app.approvals.service``
+sets ``approved_hash`` only while a post is scheduled (approved, or back in review
+after an edit, when its untouched variants keep their approval): withdraw and
+unschedule clear it. An unapproved or edited copy waits in ``pending``.
 """
 
 from __future__ import annotations

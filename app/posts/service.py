@@ -523,13 +523,19 @@ def _check_time_and_plan(
 async def _refuse_pinned(db: AsyncSession, variant_ids: list[uuid.UUID]) -> None:
     if not variant_ids:
         return
-    pinned = (
+    # FOR UPDATE (PostgreSQL): the scheduler's claim locks these rows too, so an edit
+    # and a claim serialise: whichever comes second sees the other's outcome.
+    rows = (
         await db.execute(
-            select(Delivery.variant_id, Delivery.status).where(
-                Delivery.variant_id.in_(variant_ids), Delivery.status.in_(_PINNED)
+            select(Delivery.variant_id, Delivery.status)
+            .where(
+                Delivery.variant_id.in_(variant_ids),
+                Delivery.status.in_((*_PINNED, DeliveryStatus.pending, DeliveryStatus.retrying)),
             )
+            .with_for_update(of=Delivery)
         )
-    ).first()
+    ).all()
+    pinned = next((row for row in rows if row.status in _PINNED), None)
     if pinned is not None:
         if pinned.status is DeliveryStatus.sending:
             raise Conflict(
@@ -563,6 +569,8 @@ async def save(
     restored_from: Revision | None = None,
 ) -> Saved:
     """Check ``state`` and write it over ``post`` (None: a new post)."""
+    from app.approvals import service as approvals  # approvals builds on posts
+
     workspace_id = member.workspace.id
     before = state_of(post) if post is not None else None
     expected = post.version if post is not None else None
@@ -638,6 +646,8 @@ async def save(
             row.due_at = variant_due[channel_id]
             row.content_hash = new_hash
         await _refuse_pinned(db, touched)
+        # Approval is of exact content: an edit may send an approved post back to review.
+        approval_change = approvals.after_content_change(member, post)
 
     # The post row changes on every save, so its version moves even when only a
     # variant or a label did.
@@ -648,6 +658,8 @@ async def save(
         current = await db.scalar(select(Post.version).where(Post.id == post.id))
         raise stale(current or 0, expected) from None
     await sync_deliveries(db, post)
+    await approvals.announce_content_change(db, member, post, approval_change)
+    after_snapshot["status"] = post.status.value
 
     revision = Revision(
         post_id=post.id,
