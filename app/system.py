@@ -52,5 +52,15 @@ async def readiness(database: Database, stale_after: timedelta) -> Readiness:
         return Readiness(False, ["database migrations are not at head: run `almanac migrate`"])
     async with database.read_session() as session:
         seen_at = await last_scheduler_seen(session)
-    warning = scheduler_warning(seen_at, stale_after)
-    return Readiness(True, [], [warning] if warning else [], seen_at)
+        live = await session.scalar(
+            select(func.count())
+            .select_from(SchedulerHeartbeat)
+            .where(SchedulerHeartbeat.seen_at > utcnow() - stale_after)
+        )
+    warnings = [w for w in [scheduler_warning(seen_at, stale_after)] if w]
+    if database.is_sqlite and (live or 0) > 1:
+        warnings.append(
+            f"{live} scheduler processes share this SQLite database: only the first one "
+            "publishes. Run one scheduler with SQLite, or use PostgreSQL for several."
+        )
+    return Readiness(True, [], warnings, seen_at)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from app.db import Database
+from app.models.base import utcnow
+from app.networks import AdapterContext
+from app.oauth.service import adapter_context as oauth_adapter_context
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+DISPATCH_JOB = "dispatch"
 
 
 def new_process_id() -> str:
@@ -24,3 +35,33 @@ class SchedulerRuntime:
     database: Database
     http: httpx.AsyncClient
     process_id: str = field(default_factory=new_process_id)
+    started_at: datetime = field(default_factory=utcnow)
+    # Set by build_scheduler: the dispatch job is re-timed after each tick and woken.
+    scheduler: AsyncIOScheduler | None = None
+    # The publishing workers of this process (one asyncio task per delivery).
+    workers: set[asyncio.Task[Any]] = field(default_factory=set)
+    dispatching: bool = False
+    rerun_dispatch: bool = False
+    # SQLite: the older scheduler this one defers to (it then publishes nothing).
+    refused_because: str | None = None
+
+    @property
+    def free_slots(self) -> int:
+        return self.settings.publish_workers - len(self.workers)
+
+    @property
+    def adapter_context(self) -> AdapterContext:
+        """Adapters on this process's one client, with the configured OAuth applications."""
+        return oauth_adapter_context(self.settings, self.http, self.database.write_session)
+
+    def schedule_dispatch(self, at: datetime) -> None:
+        if self.scheduler is None or self.scheduler.get_job(DISPATCH_JOB) is None:
+            return
+        self.scheduler.modify_job(DISPATCH_JOB, next_run_time=at)
+
+    def wake(self) -> None:
+        """Dispatch at once (or once more, if a tick is running now)."""
+        if self.dispatching:
+            self.rerun_dispatch = True
+        else:
+            self.schedule_dispatch(utcnow())

@@ -76,6 +76,13 @@ class Delivery(IdMixin, TimestampMixin, Base):
             sqlite_where=text("status = 'sending'"),
             postgresql_where=text("status = 'sending'"),
         ),
+        # Deliveries in flight per channel: the cluster-wide per-channel limit.
+        Index(
+            "ix_delivery_sending_channel",
+            "channel_id",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
@@ -109,3 +116,35 @@ class Delivery(IdMixin, TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     published_content_hash: Mapped[str | None] = mapped_column(String(64))
     published_at: Mapped[datetime | None]
+
+
+class AttemptOutcome(StrEnum):
+    # The attempt is running (or its process died: the reaper closes it).
+    started = "started"
+    published = "published"
+    transient = "transient"
+    rate_limited = "rate_limited"
+    permanent = "permanent"
+    expired = "expired"
+    lease_expired = "lease_expired"
+    error = "error"
+
+
+class DeliveryAttempt(IdMixin, Base):
+    """One try at publishing a delivery: written at claim, closed with its outcome."""
+
+    __tablename__ = "delivery_attempt"
+    __table_args__ = (enum_check("outcome", AttemptOutcome),)
+
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("delivery.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[AttemptOutcome] = mapped_column(
+        EnumString(AttemptOutcome, 16), default=AttemptOutcome.started
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+    # The scheduler process that made the attempt (its lease owner id).
+    process_id: Mapped[str] = mapped_column(String(128))

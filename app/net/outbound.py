@@ -264,8 +264,10 @@ def new_client(*, allow_private: bool, **kwargs: Any) -> httpx.AsyncClient:
     environment proxies, redirects not followed unless a caller asks."""
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
     kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
+    # With a transport of its own, the client ignores ``limits``: the transport takes them.
+    limits = kwargs.pop("limits", httpx.Limits(max_connections=100, max_keepalive_connections=20))
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private=allow_private),
+        transport=GuardedTransport(allow_private=allow_private, limits=limits),
         trust_env=False,
         **kwargs,
     )

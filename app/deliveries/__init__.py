@@ -1,0 +1,1 @@
+"""Deliveries: the publishing side of a post (actions, lists, waking the scheduler)."""

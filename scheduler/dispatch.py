@@ -1,0 +1,404 @@
+"""Dispatch: claim due deliveries in one statement and hand them to the workers.
+
+The claim is one ``UPDATE ... RETURNING`` that sets ``sending``, a lease and
+``attempts + 1`` on at most the free worker slots of this process:
+
+- PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED`` (so several
+  scheduler processes never claim the same row), their channel ``FOR NO KEY UPDATE
+  SKIP LOCKED`` (two processes never fill one channel's limit together) and their
+  variant, post and workspace ``FOR SHARE SKIP LOCKED``: an edit of the variant, or
+  a pause of the workspace or channel, waits for the claim's commit, and a claim
+  never claims a row whose variant is being edited (the edit path locks the
+  delivery row first, see ``app.posts.service._refuse_pinned``).
+- SQLite: one write transaction (``BEGIN IMMEDIATE``) is already serialised.
+
+Claimable: ``pending`` or ``retrying``, due, its variant approved
+(``approved_hash = content_hash``), its post submitted (not a draft or an idea;
+not necessarily ``approved``: when one variant of an approved post is edited the
+post returns to review while its untouched variants still go out), workspace and
+channel not paused, channel connected and not rate-limited, and fewer than
+``publish_per_channel`` deliveries of its channel ``sending`` across the cluster.
+
+Content is read in the claim's transaction: every edit saved before it is what
+goes out; after it the edit path answers 409.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Uuid, bindparam, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.approvals.lateness import mark_missed
+from app.db import session_scope
+from app.logging import get_logger
+from app.media import storage
+from app.media.service import signed_media_url
+from app.models import (
+    AttemptOutcome,
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Media,
+    Post,
+    SchedulerHeartbeat,
+    Variant,
+    Workspace,
+    utcnow,
+)
+from app.models.base import UTCDateTime
+from app.networks.base import MediaItem, Network
+from app.observability import CLAIM_BATCH
+from app.posts.content import content_hash, effective_content
+from scheduler.runtime import SchedulerRuntime
+
+log = get_logger("almanac.scheduler.dispatch")
+
+SUBMITTED = ("in_review", "changes_requested", "approved")
+# How many due rows one claim looks at per free slot: enough to skip channels at
+# their limit without scanning a whole backlog.
+SCAN_FACTOR = 4
+# A second scheduler on one SQLite file is refused while the first one beats.
+SQLITE_PEER_WINDOW = timedelta(minutes=1)
+SQLITE_POLL = timedelta(seconds=1)
+
+# Claimable rows (``b``: the busy count of their channel), shared by the claim and
+# by the look for rows a concurrent claim held (``_LEFT_OVER``).
+_BUSY = """busy AS (
+    SELECT channel_id, count(*) AS n FROM delivery WHERE status = 'sending'
+    GROUP BY channel_id
+)"""
+_CLAIMABLE = """
+    FROM delivery d
+    JOIN variant v ON v.id = d.variant_id
+    JOIN post p ON p.id = d.post_id
+    JOIN channel c ON c.id = d.channel_id
+    JOIN workspace w ON w.id = d.workspace_id
+    LEFT JOIN busy b ON b.channel_id = d.channel_id
+    WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
+      AND v.approved_hash IS NOT NULL AND v.approved_hash = v.content_hash
+      AND p.status IN ('in_review', 'changes_requested', 'approved')
+      AND w.paused = false AND c.paused = false AND c.status = 'connected'
+      AND (c.rate_limited_until IS NULL OR c.rate_limited_until <= :now)
+      AND coalesce(b.n, 0) < :per_channel
+"""
+_CLAIM = (
+    "WITH "
+    + _BUSY
+    + ", candidate AS (SELECT d.id, d.channel_id, d.next_attempt_at"
+    + _CLAIMABLE
+    + """    ORDER BY d.next_attempt_at
+    LIMIT :scan
+    {lock}
+), ranked AS (
+    SELECT candidate.id, candidate.next_attempt_at,
+           row_number() OVER (
+               PARTITION BY candidate.channel_id
+               ORDER BY candidate.next_attempt_at, candidate.id
+           ) + coalesce(b.n, 0) AS place
+    FROM candidate LEFT JOIN busy b ON b.channel_id = candidate.channel_id
+)
+UPDATE delivery
+SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease,
+    attempts = attempts + 1, updated_at = :now
+WHERE id IN (
+    SELECT id FROM ranked WHERE place <= :per_channel ORDER BY next_attempt_at LIMIT :slots
+)
+RETURNING id
+"""
+)
+_LEFT_OVER = "WITH " + _BUSY + " SELECT d.id" + _CLAIMABLE + " LIMIT 1"
+# A claim that came back short while claimable rows remain lost them to another
+# process's claim in flight (SKIP LOCKED): dispatch looks again this soon.
+CONTENDED_RETRY = timedelta(milliseconds=100)
+_PG_LOCK = (
+    "FOR UPDATE OF d SKIP LOCKED FOR NO KEY UPDATE OF c SKIP LOCKED "
+    "FOR SHARE OF v, p, w SKIP LOCKED"
+)
+
+
+def claim_statement(postgresql: bool) -> Any:
+    return (
+        text(_CLAIM.format(lock=_PG_LOCK if postgresql else ""))
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("lease", type_=UTCDateTime()),
+        )
+        .columns(id=Uuid())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Everything a worker needs, read in the claim's transaction."""
+
+    delivery_id: uuid.UUID
+    attempt_id: uuid.UUID
+    workspace_id: uuid.UUID
+    post_id: uuid.UUID
+    channel_id: uuid.UUID
+    network: Network
+    credentials_encrypted: bytes | None
+    limits: dict[str, Any]
+    idempotency_key: str
+    checkpoint: dict[str, Any]
+    attempts: int
+    due_at: datetime
+    lateness: timedelta
+    text: str
+    media: tuple[MediaItem, ...]
+    link: str | None
+    content_hash: str
+    claimed_at: datetime
+
+    @property
+    def deadline(self) -> datetime:
+        """Retries stop here (due time + the workspace's lateness limit)."""
+        return self.due_at + self.lateness
+
+
+async def claim(
+    runtime: SchedulerRuntime, slots: int, *, now: datetime | None = None
+) -> list[Claimed]:
+    """Mark missed deliveries, then claim at most ``slots`` due ones (one transaction)."""
+    if slots <= 0:
+        return []
+    settings = runtime.settings
+    now = now or utcnow()
+    async with session_scope(runtime.database.write_session) as session:
+        await mark_missed(session, now=now)
+        ids = list(
+            (
+                await session.execute(
+                    claim_statement(not runtime.database.is_sqlite),
+                    {
+                        "now": now,
+                        "lease": now + timedelta(seconds=settings.publish_lease_seconds),
+                        "owner": runtime.process_id,
+                        "per_channel": settings.publish_per_channel,
+                        "scan": max(slots * SCAN_FACTOR, 50),
+                        "slots": slots,
+                    },
+                )
+            ).scalars()
+        )
+        if not ids:
+            return []
+        attempt_ids = {delivery_id: uuid.uuid4() for delivery_id in ids}
+        await session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "id": attempt_ids[delivery_id],
+                    "delivery_id": delivery_id,
+                    "started_at": now,
+                    "outcome": AttemptOutcome.started,
+                    "process_id": runtime.process_id,
+                }
+                for delivery_id in ids
+            ],
+        )
+        return await load_claimed(runtime, session, {i: (a, now) for i, a in attempt_ids.items()})
+
+
+async def load_claimed(
+    runtime: SchedulerRuntime,
+    session: AsyncSession,
+    attempts: dict[uuid.UUID, tuple[uuid.UUID, datetime]],
+) -> list[Claimed]:
+    """What the workers (and the reaper) need of these deliveries; ``attempts`` maps a
+    delivery id to its running attempt's id and start."""
+    ids = list(attempts)
+    rows = (
+        await session.execute(
+            select(Delivery, Variant, Post, Channel, Workspace.lateness_limit_minutes)
+            .join(Variant, Variant.id == Delivery.variant_id)
+            .join(Post, Post.id == Delivery.post_id)
+            .join(Channel, Channel.id == Delivery.channel_id)
+            .join(Workspace, Workspace.id == Delivery.workspace_id)
+            .where(Delivery.id.in_(ids))
+        )
+    ).all()
+    contents = {
+        row.Delivery.id: effective_content(
+            base_text=row.Post.body,
+            base_media=row.Post.media or [],
+            base_link=row.Post.link,
+            text=row.Variant.text,
+            media=row.Variant.media,
+            link=row.Variant.link,
+        )
+        for row in rows
+    }
+    media = await _media(session, [item for c in contents.values() for item in c.media])
+    claimed = []
+    for row in rows:
+        delivery, channel = row.Delivery, row.Channel
+        content = contents[delivery.id]
+        claimed.append(
+            Claimed(
+                delivery_id=delivery.id,
+                attempt_id=attempts[delivery.id][0],
+                workspace_id=delivery.workspace_id,
+                post_id=delivery.post_id,
+                channel_id=delivery.channel_id,
+                network=channel.network,
+                credentials_encrypted=channel.credentials_encrypted,
+                limits=dict(channel.limits or {}),
+                idempotency_key=delivery.idempotency_key,
+                checkpoint=dict(delivery.checkpoint or {}),
+                attempts=delivery.attempts,
+                due_at=delivery.due_at,
+                lateness=timedelta(minutes=row.lateness_limit_minutes),
+                text=content.text,
+                media=tuple(_media_item(runtime, media, item) for item in content.media),
+                link=content.link,
+                content_hash=content_hash(content),
+                claimed_at=attempts[delivery.id][1],
+            )
+        )
+    return claimed
+
+
+async def _media(session: AsyncSession, items: list[dict[str, Any]]) -> dict[str, Media]:
+    ids = {str(item.get("media_id")) for item in items if item.get("media_id")}
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Media).where(Media.id.in_([uuid.UUID(i) for i in ids])))
+    return {str(row.id): row for row in rows}
+
+
+def _media_item(
+    runtime: SchedulerRuntime, media: dict[str, Media], item: dict[str, Any]
+) -> MediaItem:
+    row = media.get(str(item.get("media_id")))
+    if row is None:
+        # Deleted after the approval: the adapter refuses a missing file clearly.
+        return MediaItem(path="", mime_type="application/octet-stream", alt=item.get("alt") or "")
+    root = Path(runtime.settings.media_path)
+    return MediaItem(
+        path=str(storage.path_for(root, row.sha256)),
+        mime_type=row.mime_type,
+        alt=item.get("alt") if item.get("alt") is not None else row.alt,
+        public_url=signed_media_url(runtime.settings, row),
+    )
+
+
+async def next_due(runtime: SchedulerRuntime, now: datetime) -> datetime | None:
+    """The earliest future ``next_attempt_at`` of a waiting delivery (claim index)."""
+    async with runtime.database.read_session() as session:
+        return await session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.status.in_((DeliveryStatus.pending, DeliveryStatus.retrying)),
+                Delivery.next_attempt_at > now,
+            )
+        )
+
+
+async def sqlite_peer(runtime: SchedulerRuntime, now: datetime) -> str | None:
+    """On SQLite one scheduler is supported: the process id of an older live peer
+    (this one must then refuse to dispatch), None when this one is the first."""
+    if not runtime.database.is_sqlite:
+        return None
+    async with runtime.database.read_session() as session:
+        peers = (
+            await session.execute(
+                select(SchedulerHeartbeat.process_id, SchedulerHeartbeat.started_at).where(
+                    SchedulerHeartbeat.process_id != runtime.process_id,
+                    SchedulerHeartbeat.seen_at > now - SQLITE_PEER_WINDOW,
+                )
+            )
+        ).all()
+    for process_id, started_at in peers:
+        if (started_at, process_id) < (runtime.started_at, runtime.process_id):
+            return process_id
+    return None
+
+
+async def tick(runtime: SchedulerRuntime) -> None:
+    """The dispatch job: claim while slots are free, then sleep until the next due
+    time (at most ``dispatch_idle_seconds``; one second on SQLite). A wake that
+    arrives while a tick runs makes it go round once more."""
+    runtime.dispatching = True
+    try:
+        while True:
+            runtime.rerun_dispatch = False
+            now = utcnow()
+            contended = False
+            if await _refused(runtime, now):
+                following = None
+            else:
+                contended = await _dispatch_once(runtime, now)
+                following = await next_due(runtime, now)
+            if not runtime.rerun_dispatch:
+                break
+    finally:
+        runtime.dispatching = False
+    idle = (
+        SQLITE_POLL
+        if runtime.database.is_sqlite
+        else timedelta(seconds=runtime.settings.dispatch_idle_seconds)
+    )
+    at = utcnow() + idle
+    if following is not None:
+        at = min(at, following)
+    if contended:
+        at = min(at, utcnow() + CONTENDED_RETRY)
+    runtime.schedule_dispatch(at)
+
+
+async def _dispatch_once(runtime: SchedulerRuntime, now: datetime) -> bool:
+    """Claim while slots are free; True when a short claim left claimable rows that
+    another process was claiming at that instant (see :func:`_left_over`)."""
+    # Imported here: the publisher imports this module's Claimed.
+    from scheduler.publisher import start
+
+    while (free := runtime.free_slots) > 0:
+        claimed = await claim(runtime, free, now=now)
+        CLAIM_BATCH.observe(len(claimed))
+        for job in claimed:
+            start(runtime, job)
+        if len(claimed) < free:
+            return await _left_over(runtime, now)
+        now = utcnow()
+    return False
+
+
+async def _left_over(runtime: SchedulerRuntime, now: datetime) -> bool:
+    """PostgreSQL: is a claimable row left after a short claim? Then another process
+    held it (or its channel) locked while claiming, and this one must look again soon:
+    with no worker of its own to wake it, it would otherwise sleep until the next
+    NOTIFY or ``dispatch_idle_seconds`` while the others do the whole burst. SQLite
+    claims one at a time: a short claim there took everything claimable."""
+    if runtime.database.is_sqlite:
+        return False
+    async with runtime.database.read_session() as session:
+        found = await session.scalar(
+            text(_LEFT_OVER).bindparams(bindparam("now", type_=UTCDateTime())),
+            {"now": now, "per_channel": runtime.settings.publish_per_channel},
+        )
+    return found is not None
+
+
+async def _refused(runtime: SchedulerRuntime, now: datetime) -> bool:
+    peer = await sqlite_peer(runtime, now)
+    if peer is None:
+        if runtime.refused_because is not None:
+            log.warning("dispatch resumes: no other scheduler on this SQLite database")
+        runtime.refused_because = None
+        return False
+    if runtime.refused_because != peer:
+        log.error(
+            "ANOTHER SCHEDULER IS RUNNING ON THIS SQLITE DATABASE: this one will not publish. "
+            "SQLite supports one scheduler process; use PostgreSQL for several.",
+            other_process=peer,
+            process_id=runtime.process_id,
+        )
+    runtime.refused_because = peer
+    return True

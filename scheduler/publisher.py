@@ -1,0 +1,475 @@
+"""The workers: one asyncio task per claimed delivery, and what each outcome does.
+
+Dispatch claims no more deliveries than this process has free worker slots
+(``publish_workers``), and at most ``publish_per_channel`` per channel across the
+cluster, so a slow channel (a video being processed) holds a few slots, never
+all of them. Every worker:
+
+1. opens the channel's credentials (:class:`app.crypto.CredentialBox`) and builds
+   the adapter with the process's one long-lived httpx client;
+2. publishes, renewing its lease every third of ``publish_lease_seconds`` and
+   storing the adapter's checkpoints at once, each in its own short transaction;
+3. writes the outcome (below) and closes its :class:`DeliveryAttempt` row, guarded
+   by its lease: a worker whose lease the reaper took back changes nothing but its
+   attempt row (and a publish it knows succeeded).
+
+Outcomes per the typed errors of ``app.networks.base``:
+
+- success → ``published`` (external id and URL, published content hash, the
+  checkpoint and the last error cleared; refreshed credentials sealed and stored);
+- ``RateLimitedError`` → the channel waits until the reset; the delivery goes back
+  to ``retrying`` at that instant, the attempt not counted;
+- ``TransientError`` → ``retrying`` with exponential backoff and full jitter (at
+  least the network's ``retry_after``) until ``publish_max_attempts`` or the due
+  time + lateness limit, then ``failed`` and ``publish_failed`` notified;
+- ``PermanentError`` → ``failed`` with the network's message, notified;
+- ``CredentialsExpiredError`` → the channel ``expired`` (notified once), the
+  delivery back to ``pending``, waiting for the reconnection;
+- anything else (a bug, a lost connection mid-publish) is settled like a lease the
+  process lost: re-queued where retrying cannot duplicate, else ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from app.channels.service import without_secrets
+from app.crypto import CredentialBox, CredentialsUnreadable
+from app.db import session_scope
+from app.logging import get_logger
+from app.models import (
+    AttemptOutcome,
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Post,
+    utcnow,
+)
+from app.networks import NetworkUnavailable, get_adapter
+from app.networks.base import (
+    CredentialsExpiredError,
+    PermanentError,
+    PublishRequest,
+    PublishResult,
+    RateLimitedError,
+    TransientError,
+)
+from app.notifications.service import Event, notify, post_people, workspace_people
+from app.observability import ADAPTER_LATENCY
+from scheduler.dispatch import Claimed
+from scheduler.runtime import SchedulerRuntime
+
+log = get_logger("almanac.scheduler.publisher")
+
+BACKOFF_CAP = timedelta(hours=1)
+# Database writes of an outcome are retried this often (a dropped connection, a
+# restarted server) before the lease is left to the reaper.
+DB_RETRIES = 6
+
+T = TypeVar("T")
+
+
+def start(runtime: SchedulerRuntime, job: Claimed) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(
+        publish(runtime, job), name=f"publish-{job.delivery_id}"
+    )
+    runtime.workers.add(task)
+
+    def _done(finished: asyncio.Task[None]) -> None:
+        runtime.workers.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error(
+                "publishing worker crashed",
+                delivery_id=str(job.delivery_id),
+                error=repr(finished.exception()),
+            )
+        # A slot (and maybe a channel's slot) is free, or a retry time was set:
+        # dispatch looks again (wakes during a tick coalesce into one more round).
+        runtime.wake()
+
+    task.add_done_callback(_done)
+    return task
+
+
+async def with_db_retries(runtime: SchedulerRuntime, write: Callable[[], Awaitable[T]]) -> T:
+    """Run ``write`` (one transaction), again after a dropped connection."""
+    delay = 0.1
+    for attempt in range(DB_RETRIES):
+        try:
+            return await write()
+        except (DBAPIError, OSError, ConnectionError) as error:
+            if attempt == DB_RETRIES - 1:
+                raise
+            log.warning("database write failed, retrying", error=type(error).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def build_request(job: Claimed, credentials: dict[str, Any]) -> PublishRequest:
+    return PublishRequest(
+        idempotency_key=job.idempotency_key,
+        text=job.text,
+        credentials=credentials,
+        media=job.media,
+        link=job.link,
+        limits=job.limits,
+        checkpoint=dict(job.checkpoint),
+        channel_id=str(job.channel_id),
+    )
+
+
+def open_credentials(runtime: SchedulerRuntime, job: Claimed) -> dict[str, Any]:
+    if job.credentials_encrypted is None:
+        return {}
+    return CredentialBox(runtime.settings.encryption_keys).open(job.credentials_encrypted)
+
+
+def backoff(runtime: SchedulerRuntime, attempts: int, retry_after: timedelta | None) -> timedelta:
+    """Exponential backoff with full jitter, never shorter than the network asked."""
+    base = runtime.settings.publish_backoff_seconds
+    ceiling = min(base * 2 ** max(attempts - 1, 0), BACKOFF_CAP.total_seconds())
+    wait = timedelta(seconds=random.uniform(0, ceiling))
+    return max(wait, retry_after or timedelta(0))
+
+
+async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
+    ids = {"delivery_id": str(job.delivery_id), "post_id": str(job.post_id)}
+    try:
+        adapter = get_adapter(job.network, runtime.adapter_context)
+        credentials = open_credentials(runtime, job)
+    except (NetworkUnavailable, CredentialsUnreadable) as refused:
+        await finish_failed(runtime, job, str(refused), AttemptOutcome.permanent)
+        return
+    request = build_request(job, credentials)
+    renewal = asyncio.get_running_loop().create_task(_renew_lease(runtime, job))
+    started = asyncio.get_running_loop().time()
+    try:
+        result = await _timed(adapter.publish(request, _checkpointer(runtime, job)), job)
+    except RateLimitedError as limited:
+        await finish_rate_limited(runtime, job, limited, credentials)
+    except TransientError as transient:
+        await finish_transient(runtime, job, transient, credentials)
+    except PermanentError as permanent:
+        message = without_secrets(permanent.message, credentials)
+        await finish_failed(runtime, job, message, AttemptOutcome.permanent)
+    except CredentialsExpiredError as expired:
+        await finish_expired(runtime, job, without_secrets(expired.message, credentials))
+    except Exception as error:
+        log.exception("adapter raised an unexpected error", network=job.network.value, **ids)
+        from scheduler.reaper import settle_interrupted
+
+        await settle_interrupted(
+            runtime, job, adapter, request, reason=f"unexpected error ({type(error).__name__})"
+        )
+    else:
+        await finish_published(runtime, job, result)
+    finally:
+        renewal.cancel()
+    log.info(
+        "publish attempt finished",
+        network=job.network.value,
+        seconds=round(asyncio.get_running_loop().time() - started, 3),
+        **ids,
+    )
+
+
+# -- lease and checkpoints ---------------------------------------------------------
+
+
+async def _timed(call: Awaitable[T], job: Claimed) -> T:
+    """The adapter call alone, into this process's latency histogram (by outcome)."""
+    started = asyncio.get_running_loop().time()
+    outcome = "published"
+    try:
+        return await call
+    except BaseException as error:
+        outcome = type(error).__name__
+        raise
+    finally:
+        elapsed = asyncio.get_running_loop().time() - started
+        ADAPTER_LATENCY.labels(job.network.value, outcome).observe(elapsed)
+
+
+def _owned(job: Claimed, runtime: SchedulerRuntime) -> Any:
+    return (
+        (Delivery.id == job.delivery_id)
+        & (Delivery.status == DeliveryStatus.sending)
+        & (Delivery.lease_owner == runtime.process_id)
+    )
+
+
+async def _renew_lease(runtime: SchedulerRuntime, job: Claimed) -> None:
+    lease = timedelta(seconds=runtime.settings.publish_lease_seconds)
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:
+            async with session_scope(runtime.database.write_session) as session:
+                result = await session.execute(
+                    update(Delivery)
+                    .where(_owned(job, runtime))
+                    .values(lease_expires_at=utcnow() + lease)
+                )
+            if result.rowcount == 0:
+                log.warning("lease lost during publish", delivery_id=str(job.delivery_id))
+                return
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("lease renewal failed", error=type(error).__name__)
+
+
+def _checkpointer(
+    runtime: SchedulerRuntime, job: Claimed
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    kept = dict(job.checkpoint)
+
+    async def store(ids: dict[str, Any]) -> None:
+        kept.update(ids)
+        snapshot = dict(kept)
+
+        async def write() -> None:
+            async with session_scope(runtime.database.write_session) as session:
+                await session.execute(
+                    update(Delivery).where(_owned(job, runtime)).values(checkpoint=snapshot)
+                )
+
+        await with_db_retries(runtime, write)
+
+    return store
+
+
+# -- outcomes ----------------------------------------------------------------------
+
+
+async def _close_attempt(
+    session: Any, job: Claimed, outcome: AttemptOutcome, error: str | None, http_status: int | None
+) -> None:
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.id == job.attempt_id)
+        .values(finished_at=utcnow(), outcome=outcome, error=error, http_status=http_status)
+    )
+
+
+def _lease_cleared() -> dict[str, Any]:
+    return {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
+
+
+async def finish_published(runtime: SchedulerRuntime, job: Claimed, result: PublishResult) -> None:
+    values = {
+        "status": DeliveryStatus.published,
+        "external_id": result.external_id,
+        "external_url": result.url,
+        "published_at": utcnow(),
+        "published_content_hash": job.content_hash,
+        "checkpoint": {},
+        "last_error": None,
+        **_lease_cleared(),
+    }
+
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            done = await session.execute(
+                update(Delivery).where(_owned(job, runtime)).values(values)
+            )
+            if done.rowcount == 0:
+                # The reaper took the lease back meanwhile; the post is out all the same.
+                log.warning("published after losing the lease", delivery_id=str(job.delivery_id))
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id == job.delivery_id,
+                        Delivery.status.in_(
+                            (
+                                DeliveryStatus.retrying,
+                                DeliveryStatus.uncertain,
+                                DeliveryStatus.pending,
+                            )
+                        ),
+                    )
+                    .values(values)
+                )
+            if result.refreshed_credentials is not None:
+                box = CredentialBox(runtime.settings.encryption_keys)
+                await session.execute(
+                    update(Channel)
+                    .where(Channel.id == job.channel_id)
+                    .values(credentials_encrypted=box.seal(result.refreshed_credentials))
+                )
+            await _close_attempt(session, job, AttemptOutcome.published, None, None)
+
+    await with_db_retries(runtime, write)
+
+
+async def finish_transient(
+    runtime: SchedulerRuntime, job: Claimed, error: TransientError, credentials: dict[str, Any]
+) -> None:
+    message = without_secrets(error.message, credentials)
+    now = utcnow()
+    at = now + backoff(runtime, job.attempts, error.retry_after)
+    if job.attempts >= runtime.settings.publish_max_attempts:
+        reason = f"{message} (gave up after {job.attempts} attempts)"
+        await finish_failed(runtime, job, reason, AttemptOutcome.transient)
+        return
+    if at > job.deadline:
+        reason = f"{message} (no retry possible before the lateness limit)"
+        await finish_failed(runtime, job, reason, AttemptOutcome.transient)
+        return
+
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            await session.execute(
+                update(Delivery)
+                .where(_owned(job, runtime))
+                .values(
+                    status=DeliveryStatus.retrying,
+                    next_attempt_at=at,
+                    last_error=message,
+                    **_lease_cleared(),
+                )
+            )
+            await _close_attempt(session, job, AttemptOutcome.transient, message, _status(error))
+
+    await with_db_retries(runtime, write)
+
+
+async def finish_rate_limited(
+    runtime: SchedulerRuntime, job: Claimed, error: RateLimitedError, credentials: dict[str, Any]
+) -> None:
+    message = without_secrets(error.message, credentials)
+    if error.until > job.deadline:
+        reason = f"{message} (the limit resets after the lateness limit)"
+        await _limit_channel(runtime, job, error.until)
+        await finish_failed(runtime, job, reason, AttemptOutcome.rate_limited)
+        return
+
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            await _limit_channel_in(session, job, error.until)
+            await session.execute(
+                update(Delivery)
+                .where(_owned(job, runtime))
+                .values(
+                    status=DeliveryStatus.retrying,
+                    next_attempt_at=error.until,
+                    # A rate limit is the channel's state, not a failure of this post.
+                    attempts=Delivery.attempts - 1,
+                    last_error=message,
+                    **_lease_cleared(),
+                )
+            )
+            await _close_attempt(session, job, AttemptOutcome.rate_limited, message, 429)
+
+    await with_db_retries(runtime, write)
+
+
+async def _limit_channel(runtime: SchedulerRuntime, job: Claimed, until: datetime) -> None:
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            await _limit_channel_in(session, job, until)
+
+    await with_db_retries(runtime, write)
+
+
+async def _limit_channel_in(session: Any, job: Claimed, until: datetime) -> None:
+    await session.execute(
+        update(Channel)
+        .where(
+            Channel.id == job.channel_id,
+            (Channel.rate_limited_until.is_(None)) | (Channel.rate_limited_until < until),
+        )
+        .values(rate_limited_until=until)
+    )
+
+
+async def finish_failed(
+    runtime: SchedulerRuntime, job: Claimed, message: str, outcome: AttemptOutcome
+) -> None:
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            done = await session.execute(
+                update(Delivery)
+                .where(_owned(job, runtime))
+                .values(status=DeliveryStatus.failed, last_error=message, **_lease_cleared())
+            )
+            await _close_attempt(session, job, outcome, message, None)
+            if done.rowcount:
+                await notify_delivery(session, job, Event.publish_failed, message)
+
+    await with_db_retries(runtime, write)
+    log.warning("delivery failed", delivery_id=str(job.delivery_id), error=message)
+
+
+async def finish_expired(runtime: SchedulerRuntime, job: Claimed, message: str) -> None:
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            await session.execute(
+                update(Delivery)
+                .where(_owned(job, runtime))
+                .values(
+                    status=DeliveryStatus.pending,
+                    attempts=Delivery.attempts - 1,
+                    last_error=message,
+                    **_lease_cleared(),
+                )
+            )
+            changed = await session.execute(
+                update(Channel)
+                .where(Channel.id == job.channel_id, Channel.status != ChannelStatus.expired)
+                .values(status=ChannelStatus.expired, status_message=message)
+            )
+            await _close_attempt(session, job, AttemptOutcome.expired, message, 401)
+            if changed.rowcount:
+                channel = await session.get(Channel, job.channel_id)
+                assert channel is not None
+                await notify(
+                    session,
+                    workspace_id=job.workspace_id,
+                    event=Event.channel_expired,
+                    text=(
+                        f"{channel.name} ({channel.network.value}) must be reconnected: {message}. "
+                        "Its posts wait until it is."
+                    ),
+                    recipients=await workspace_people(session, job.workspace_id),
+                    channel_id=job.channel_id,
+                    delivery_id=job.delivery_id,
+                    post_id=job.post_id,
+                )
+
+    await with_db_retries(runtime, write)
+
+
+async def notify_delivery(session: Any, job: Claimed | Any, event: Event, message: str) -> None:
+    """Tell the post's author and reviewers (``job``: anything with post, channel and
+    delivery ids)."""
+    post = await session.get(Post, job.post_id)
+    channel = await session.get(Channel, job.channel_id)
+    if post is None or channel is None:
+        return
+    what = {
+        Event.publish_failed: "could not be published",
+        Event.uncertain: "may or may not have been published (the scheduler stopped mid-request)",
+    }.get(event, event.value)
+    await notify(
+        session,
+        workspace_id=post.workspace_id,
+        event=event,
+        text=f"“{post.title}” {what} on {channel.name} ({channel.network.value}): {message}",
+        recipients=await post_people(session, post),
+        post_id=post.id,
+        delivery_id=job.delivery_id,
+        channel_id=channel.id,
+    )
+
+
+def _status(error: Exception) -> int | None:
+    value = getattr(error, "status_code", None)
+    return value if isinstance(value, int) else None

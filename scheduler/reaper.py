@@ -1,0 +1,223 @@
+"""The lease reaper: deliveries whose process died mid-publish.
+
+A ``sending`` delivery whose lease expired belonged to a process that stopped
+(killed, crashed, cut off from the database). Whether its request reached the
+network is unknown, so it is settled without ever publishing twice:
+
+- the adapter's idempotency still holds (``idempotency_window`` None — a key the
+  network honours for ever — or the attempt started within the window): back to
+  ``retrying`` at once; the retry carries the same key;
+- otherwise the adapter looks the post up (``find_existing``): found →
+  ``published``; certainly not there → ``retrying``;
+- the network cannot tell (``LookupUnsupported``, or the lookup failed) →
+  ``uncertain``, notified: a person retries it or marks it published.
+
+The reaper first takes the expired lease over in one statement (``SKIP LOCKED`` on
+PostgreSQL), so two reapers never settle the same delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Uuid, bindparam, select, text, update
+
+from app.db import session_scope
+from app.logging import get_logger
+from app.models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus, utcnow
+from app.models.base import UTCDateTime
+from app.networks import NetworkUnavailable, get_adapter
+from app.networks.base import LookupUnsupported, NetworkAdapter, PublishRequest
+from scheduler.dispatch import Claimed, load_claimed
+from scheduler.publisher import (
+    build_request,
+    notify_delivery,
+    open_credentials,
+    with_db_retries,
+)
+from scheduler.runtime import SchedulerRuntime
+
+log = get_logger("almanac.scheduler.reaper")
+
+BATCH = 200
+_TAKE_OVER = """
+UPDATE delivery SET lease_owner = :owner, lease_expires_at = :lease, updated_at = :now
+WHERE id IN (
+    SELECT id FROM delivery WHERE status = 'sending' AND lease_expires_at < :now
+    ORDER BY lease_expires_at LIMIT :batch {lock}
+)
+RETURNING id
+"""
+
+
+def _take_over_statement(postgresql: bool) -> Any:
+    return (
+        text(_TAKE_OVER.format(lock="FOR UPDATE SKIP LOCKED" if postgresql else ""))
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("lease", type_=UTCDateTime()),
+        )
+        .columns(id=Uuid())
+    )
+
+
+async def reap(runtime: SchedulerRuntime) -> int:
+    """The reaper job: settle every expired lease; returns how many it settled."""
+    settled = 0
+    while True:
+        jobs = await _take_over(runtime)
+        for job in jobs:
+            try:
+                adapter: NetworkAdapter | None = get_adapter(job.network, runtime.adapter_context)
+            except NetworkUnavailable:
+                adapter = None
+            request = build_request(job, _credentials(runtime, job))
+            await settle_interrupted(runtime, job, adapter, request, reason="the lease expired")
+        settled += len(jobs)
+        if len(jobs) < BATCH:
+            return settled
+
+
+def _credentials(runtime: SchedulerRuntime, job: Claimed) -> dict[str, Any]:
+    try:
+        return open_credentials(runtime, job)
+    except Exception:
+        log.warning("credentials unreadable for a lookup", channel_id=str(job.channel_id))
+        return {}
+
+
+async def _take_over(runtime: SchedulerRuntime) -> list[Claimed]:
+    now = utcnow()
+    lease = now + timedelta(seconds=runtime.settings.publish_lease_seconds)
+    async with session_scope(runtime.database.write_session) as session:
+        ids = list(
+            (
+                await session.execute(
+                    _take_over_statement(not runtime.database.is_sqlite),
+                    {
+                        "owner": runtime.process_id,
+                        "lease": lease,
+                        "now": now,
+                        "batch": BATCH,
+                    },
+                )
+            ).scalars()
+        )
+        if not ids:
+            return []
+        running = (
+            await session.execute(
+                select(DeliveryAttempt.delivery_id, DeliveryAttempt.id, DeliveryAttempt.started_at)
+                .where(
+                    DeliveryAttempt.delivery_id.in_(ids),
+                    DeliveryAttempt.outcome == AttemptOutcome.started,
+                )
+                .order_by(DeliveryAttempt.started_at)
+            )
+        ).all()
+        attempts: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {
+            # No open attempt row: say it started a whole lease before now.
+            delivery_id: (uuid.uuid4(), now - 2 * (lease - now))
+            for delivery_id in ids
+        }
+        for delivery_id, attempt_id, started_at in running:
+            attempts[delivery_id] = (attempt_id, started_at)
+        return await load_claimed(runtime, session, attempts)
+
+
+async def settle_interrupted(
+    runtime: SchedulerRuntime,
+    job: Claimed,
+    adapter: NetworkAdapter | None,
+    request: PublishRequest,
+    *,
+    reason: str,
+) -> None:
+    """An attempt whose result is unknown: re-queue, publish or mark uncertain."""
+    now = utcnow()
+    window = adapter.idempotency_window if adapter is not None else timedelta(0)
+    if window is None or (window > timedelta(0) and now - job.claimed_at <= window):
+        await _requeue(runtime, job, f"Interrupted ({reason}); retried with the same key.")
+        return
+    try:
+        if adapter is None:
+            raise LookupUnsupported("no adapter to look the post up")
+        found = await adapter.find_existing(request)
+    except Exception as error:  # any doubt (LookupUnsupported, a failed lookup) is uncertain
+        message = (
+            f"Interrupted ({reason}) and the network cannot tell whether the post went out "
+            f"({getattr(error, 'message', type(error).__name__)}): check the channel, then "
+            "retry or mark it published."
+        )
+        await _uncertain(runtime, job, message)
+        return
+    if found is None:
+        await _requeue(runtime, job, f"Interrupted ({reason}); the network has no such post.")
+        return
+    from scheduler.publisher import finish_published
+
+    await finish_published(runtime, job, found)
+
+
+def _owned(runtime: SchedulerRuntime, job: Claimed) -> Any:
+    return (
+        (Delivery.id == job.delivery_id)
+        & (Delivery.status == DeliveryStatus.sending)
+        & (Delivery.lease_owner == runtime.process_id)
+    )
+
+
+async def _close(session: Any, job: Claimed, message: str) -> None:
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.id == job.attempt_id)
+        .values(finished_at=utcnow(), outcome=AttemptOutcome.lease_expired, error=message)
+    )
+
+
+async def _requeue(runtime: SchedulerRuntime, job: Claimed, message: str) -> None:
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            await session.execute(
+                update(Delivery)
+                .where(_owned(runtime, job))
+                .values(
+                    status=DeliveryStatus.retrying,
+                    next_attempt_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=message,
+                    updated_at=utcnow(),
+                )
+            )
+            await _close(session, job, message)
+
+    await with_db_retries(runtime, write)
+    log.info("interrupted delivery re-queued", delivery_id=str(job.delivery_id))
+    runtime.wake()
+
+
+async def _uncertain(runtime: SchedulerRuntime, job: Claimed, message: str) -> None:
+    async def write() -> None:
+        async with session_scope(runtime.database.write_session) as session:
+            done = await session.execute(
+                update(Delivery)
+                .where(_owned(runtime, job))
+                .values(
+                    status=DeliveryStatus.uncertain,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=message,
+                    updated_at=utcnow(),
+                )
+            )
+            await _close(session, job, message)
+            if done.rowcount:
+                from app.notifications.service import Event
+
+                await notify_delivery(session, job, Event.uncertain, message)
+
+    await with_db_retries(runtime, write)
+    log.warning("delivery uncertain", delivery_id=str(job.delivery_id))

@@ -1,0 +1,181 @@
+"""Claim: one statement, a lease, only what may go out, no more than the free slots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from app.db import Database
+from app.models import (
+    AttemptOutcome,
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryStatus,
+    PostStatus,
+    Variant,
+    Workspace,
+    utcnow,
+)
+from scheduler.dispatch import claim
+from scheduler.runtime import SchedulerRuntime
+from tests.scheduler.conftest import (
+    add_channel,
+    approved_delivery,
+    attempts_of,
+    get_delivery,
+    make_world,
+)
+
+
+async def test_claim_sets_sending_lease_attempt_and_reads_content(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    world = await make_world(database)
+    delivery = await approved_delivery(database, world, text="Exact approved words")
+
+    [job] = await claim(runtime, 10)
+
+    assert job.delivery_id == delivery.id
+    assert job.text == "Exact approved words"
+    row = await get_delivery(database, delivery.id)
+    assert row.status is DeliveryStatus.sending
+    assert row.lease_owner == runtime.process_id
+    assert row.lease_expires_at is not None and row.lease_expires_at > utcnow()
+    assert row.attempts == 1
+    [attempt] = await attempts_of(database, delivery.id)
+    assert attempt.outcome is AttemptOutcome.started
+    assert attempt.process_id == runtime.process_id
+    # Claimed once: a second claim finds nothing.
+    assert await claim(runtime, 10) == []
+
+
+async def _exclusions(database: Database, world) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """One delivery per reason it must not be claimed."""
+    now = utcnow()
+    made = {}
+    made["not due"] = await approved_delivery(database, world, due_at=now + timedelta(minutes=5))
+    made["not approved"] = await approved_delivery(database, world, approved=False)
+    made["draft post"] = await approved_delivery(database, world, post_status=PostStatus.draft)
+    made["idea post"] = await approved_delivery(database, world, post_status=PostStatus.idea)
+    for status in ("published", "failed", "uncertain", "missed", "canceled"):
+        made[status] = await approved_delivery(
+            database,
+            world,
+            status=DeliveryStatus(status),
+            **({"published_at": now} if status == "published" else {}),
+        )
+    paused = await add_channel(database, world, paused=True)
+    made["channel paused"] = await approved_delivery(database, world, channel=paused)
+    expired = await add_channel(database, world, status=ChannelStatus.expired)
+    made["channel expired"] = await approved_delivery(database, world, channel=expired)
+    limited = await add_channel(database, world, rate_limited_until=now + timedelta(minutes=1))
+    made["channel rate-limited"] = await approved_delivery(database, world, channel=limited)
+    other = await make_world(database)
+    async with database.write_session() as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == other.workspace.id)
+            .values(paused=True, paused_at=now)
+        )
+        await session.commit()
+    made["workspace paused"] = await approved_delivery(database, other)
+    edited = await approved_delivery(database, world)
+    async with database.write_session() as session:
+        await session.execute(
+            update(Variant).where(Variant.id == edited.variant_id).values(content_hash="0" * 64)
+        )
+        await session.commit()
+    made["edited after approval"] = edited
+    return made
+
+
+async def test_claim_eligibility_matrix(runtime: SchedulerRuntime, database: Database) -> None:
+    world = await make_world(database)
+    excluded = await _exclusions(database, world)
+    eligible = {
+        "approved post": await approved_delivery(database, world),
+        "retrying, due": await approved_delivery(database, world, status=DeliveryStatus.retrying),
+        # One variant of an approved post was edited: the post is back in review,
+        # its untouched variants still go out.
+        "post in review, variant approved": await approved_delivery(
+            database, world, post_status=PostStatus.in_review
+        ),
+        "rate limit over": await approved_delivery(
+            database,
+            world,
+            channel=await add_channel(
+                database, world, rate_limited_until=utcnow() - timedelta(seconds=1)
+            ),
+        ),
+    }
+    runtime.settings.publish_per_channel = 50
+
+    claimed = {job.delivery_id for job in await claim(runtime, 100)}
+
+    assert claimed == {row.id for row in eligible.values()}, {
+        name
+        for name, row in excluded.items()
+        if row.id in claimed  # type: ignore[attr-defined]
+    }
+
+
+async def test_claim_takes_no_more_than_the_free_slots(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    world = await make_world(database)
+    channels = [world.channel] + [await add_channel(database, world) for _ in range(3)]
+    for index in range(8):
+        await approved_delivery(database, world, channel=channels[index % 4])
+    assert len(await claim(runtime, 3)) == 3
+    assert len(await claim(runtime, 10)) == 5
+
+
+async def test_per_channel_limit_counts_what_is_sending_anywhere(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    runtime.settings.publish_per_channel = 2
+    world = await make_world(database)
+    quiet = await add_channel(database, world)
+    busy = [await approved_delivery(database, world) for _ in range(5)]
+    other = await approved_delivery(database, world, channel=quiet)
+    # Another process already sends one delivery of the busy channel.
+    async with database.write_session() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == busy[0].id)
+            .values(
+                status=DeliveryStatus.sending,
+                lease_owner="elsewhere:1:x",
+                lease_expires_at=utcnow() + timedelta(minutes=1),
+            )
+        )
+        await session.commit()
+
+    claimed = [job.channel_id for job in await claim(runtime, 10)]
+
+    assert claimed.count(world.channel.id) == 1
+    assert claimed.count(quiet.id) == 1
+    assert other.channel_id == quiet.id
+    assert await claim(runtime, 10) == []
+
+
+async def test_claim_marks_missed_before_claiming(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    world = await make_world(database)
+    late = await approved_delivery(
+        database,
+        world,
+        due_at=utcnow() - timedelta(minutes=world.workspace.lateness_limit_minutes + 1),
+    )
+    on_time = await approved_delivery(database, world)
+
+    claimed = [job.delivery_id for job in await claim(runtime, 10)]
+
+    assert claimed == [on_time.id]
+    assert (await get_delivery(database, late.id)).status is DeliveryStatus.missed
+
+
+__all__ = ["Channel"]

@@ -1,0 +1,178 @@
+"""Fault tests of the publishing engine (single process, in this event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.db import Database
+from app.models import Delivery, DeliveryStatus, Workspace, utcnow
+from app.networks import _FACTORIES, AdapterContext
+from app.networks.base import Network
+from app.settings import Settings
+from scheduler.main import run_scheduler
+from tests.scheduler.conftest import (
+    add_channel,
+    approved_delivery,
+    count_status,
+    make_world,
+    wait_for,
+)
+from tests.scheduler.platform import LoopbackAdapter, LoopbackPlatform, flaky
+
+
+@pytest.fixture
+def loopback_adapter() -> Iterator[None]:
+    original = _FACTORIES.get(Network.webhook)
+
+    def build(ctx: AdapterContext) -> LoopbackAdapter:
+        return LoopbackAdapter(ctx.http)
+
+    _FACTORIES[Network.webhook] = build
+    yield
+    if original is None:
+        del _FACTORIES[Network.webhook]
+    else:
+        _FACTORIES[Network.webhook] = original
+
+
+@pytest.fixture
+def platform() -> Iterator[LoopbackPlatform]:
+    server = LoopbackPlatform()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _run(settings: Settings, until: Any, seconds: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_scheduler(settings, stop))
+    try:
+        await wait_for(until, seconds=seconds, every=0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def _by_status(database: Database) -> dict[str, int]:
+    async with database.read_session() as session:
+        rows = await session.execute(
+            select(Delivery.status, func.count()).group_by(Delivery.status)
+        )
+        return {status.value: n for status, n in rows}
+
+
+async def test_flaky_platform_everything_published_once(
+    database: Database, settings: Settings, platform: LoopbackPlatform, loopback_adapter: None
+) -> None:
+    """30 % 5xx and 5 % timeouts: every post goes out within the retry limit, once."""
+    platform.fault = flaky(0.30, 0.05)
+    settings.publish_backoff_seconds = 0.05
+    settings.publish_max_attempts = 10
+    creds = {"url": platform.url}
+    world = await make_world(database, network=Network.webhook, credentials=creds)
+    channels = [world.channel] + [
+        await add_channel(database, world, network=Network.webhook, credentials=creds)
+        for _ in range(3)
+    ]
+    n = 60
+    for i in range(n):
+        await approved_delivery(database, world, channel=channels[i % 4], text=f"d{i}")
+
+    async def done() -> bool:
+        return await count_status(database, DeliveryStatus.published) == n
+
+    await _run(settings, done, seconds=60)
+    assert len(platform.count) == n
+    assert max(platform.count.values()) == 1
+    assert await _by_status(database) == {"published": n}
+
+
+async def test_rate_limit_reset_is_respected(
+    database: Database, settings: Settings, platform: LoopbackPlatform, loopback_adapter: None
+) -> None:
+    """A 429 naming its reset: no request reaches that channel before it."""
+    fates = iter(["429"])
+    platform.fault = lambda: next(fates, "ok")
+    platform.reset_after = 1.5
+    world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
+    for i in range(5):
+        await approved_delivery(database, world, text=f"r{i}")
+    settings.publish_per_channel = 1
+
+    async def done() -> bool:
+        return await count_status(database, DeliveryStatus.published) == 5
+
+    await _run(settings, done, seconds=20)
+    first_time, _ = platform.arrivals[0]
+    later = [t for t, _ in platform.arrivals[1:]]
+    assert later and min(later) >= first_time + platform.reset_after - 0.05
+
+
+async def test_pause_during_a_burst_starts_nothing_new(
+    database: Database, settings: Settings, platform: LoopbackPlatform, loopback_adapter: None
+) -> None:
+    platform.fault = lambda: "ok"
+    settings.publish_workers = 4
+    creds = {"url": platform.url}
+    world = await make_world(database, network=Network.webhook, credentials=creds)
+    channels = [world.channel] + [
+        await add_channel(database, world, network=Network.webhook, credentials=creds)
+        for _ in range(3)
+    ]
+    for i in range(400):
+        await approved_delivery(database, world, channel=channels[i % 4], text=f"p{i}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_scheduler(settings, stop))
+    try:
+        await wait_for(lambda: _some_published(database), seconds=10, every=0.02)
+        async with database.write_session() as session:  # what the pause API does
+            await session.execute(
+                update(Workspace)
+                .where(Workspace.id == world.workspace.id)
+                .values(paused=True, paused_at=utcnow())
+            )
+            await session.commit()
+        started = {
+            status: n
+            for status, n in (await _by_status(database)).items()
+            if status in ("published", "sending")
+        }
+        await asyncio.sleep(1.5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    after = await _by_status(database)
+    assert after.get("sending", 0) == 0
+    assert after["published"] == sum(started.values())
+    assert after["pending"] == 400 - after["published"] > 0
+    assert len(platform.count) == after["published"]
+
+
+async def _some_published(database: Database) -> bool:
+    return await count_status(database, DeliveryStatus.published) >= 20
+
+
+async def test_scheduler_down_past_the_lateness_limit_marks_missed(
+    database: Database, settings: Settings
+) -> None:
+    world = await make_world(database)
+    limit = world.workspace.lateness_limit_minutes
+    late = [
+        await approved_delivery(database, world, due_at=utcnow() - timedelta(minutes=limit + 5))
+        for _ in range(3)
+    ]
+    fresh = await approved_delivery(database, world, due_at=utcnow() - timedelta(minutes=1))
+
+    async def settled() -> bool:
+        return await count_status(database, DeliveryStatus.published) == 1
+
+    await _run(settings, settled, seconds=10)
+    status = await _by_status(database)
+    assert status == {"missed": len(late), "published": 1}
+    assert fresh.id not in {row.id for row in late}
