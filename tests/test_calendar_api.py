@@ -52,6 +52,7 @@ async def test_calendar_range(client: httpx.AsyncClient, team: Team, database: D
     entry = entries[1]
     assert entry["post_id"] == inside["id"]
     assert entry["status"] == "draft"
+    assert entry["version"] == inside["version"]
     assert entry["local_at"] == "2026-12-10T09:00:00"
     assert entry["timezone"] == "Europe/Paris"
     assert entry["due_at"].startswith("2026-12-10T08:00:00")

@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.calendar import service
 from app.calendar.schemas import CalendarEntry, CalendarRange, CalendarVariant
@@ -58,6 +58,7 @@ async def oracle(db, workspace_id: uuid.UUID) -> CalendarRange:  # type: ignore[
         entries=[
             CalendarEntry(
                 post_id=post.id,
+                version=post.version,
                 title=post.title,
                 status=post.status,
                 local_at=post.local_at,
@@ -103,6 +104,8 @@ async def test_the_body_is_what_the_schema_would_write(database: Database) -> No
                 local_at=datetime(2026, 12, 10, 10, 15) if own else None,
                 due_at=datetime(2026, 12, 10, 9, 15, tzinfo=UTC) if own else None,
             )
+        # Edited six times (the version is SQLAlchemy's version counter, so set directly).
+        await db.execute(update(Post).where(Post.id == full.id).values(version=7))
         # A fraction of a second (not made by the service, but the format must hold).
         await post(
             local_at=datetime(2026, 12, 31, 23, 59, 59, 500000),
@@ -128,6 +131,7 @@ async def test_the_body_is_what_the_schema_would_write(database: Database) -> No
         as_model = await service.calendar_range(db, workspace.id, START, END)
     assert len(expected.entries) == 3
     assert [len(e.variants) for e in expected.entries] == [1, 4, 0]
+    assert [e.version for e in expected.entries] == [1, 7, 1]
     assert body.decode() == expected.model_dump_json()
     assert as_model == expected
 

@@ -133,9 +133,15 @@ async def test_the_api_docs_may_run_inline_code_but_not_be_framed(
 # An inline <script> with a body, a <script> without src, <style>, style="…",
 # on…= event handlers and javascript: URLs all need 'unsafe-inline' (the CSP refuses
 # them, so the page would break in a browser): JS and CSS live in app/static/.
+# A JSON data block (<script type="application/json">) is data, never run: allowed.
+_NOT_DATA = r"(?![^>]*\btype\s*=\s*[\"']application/json[\"'])"
 INLINE_CODE = {
-    "an inline <script> body": re.compile(r"<script\b[^>]*>\s*[^<\s]", re.IGNORECASE),
-    "a <script> without src": re.compile(r"<script\b(?![^>]*\bsrc\s*=)[^>]*>", re.IGNORECASE),
+    "an inline <script> body": re.compile(
+        r"<script\b" + _NOT_DATA + r"[^>]*>\s*[^<\s]", re.IGNORECASE
+    ),
+    "a <script> without src": re.compile(
+        r"<script\b" + _NOT_DATA + r"(?![^>]*\bsrc\s*=)[^>]*>", re.IGNORECASE
+    ),
     "a <style> element": re.compile(r"<style\b", re.IGNORECASE),
     "a style= attribute": re.compile(r"<[^>]*\sstyle\s*=", re.IGNORECASE),
     "an on…= event handler": re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE),

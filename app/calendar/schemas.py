@@ -20,6 +20,8 @@ class CalendarVariant(BaseModel):
 
 class CalendarEntry(BaseModel):
     post_id: uuid.UUID
+    # What a write sends back as If-Match (the calendar moves posts).
+    version: int
     title: str
     status: PostStatus
     local_at: datetime | None

@@ -9,7 +9,9 @@ Pydantic twice cost ~250 ms for 3,000 posts; this costs a fraction of that
   with each post's variants and label ids aggregated into one text column by
   correlated subqueries on their primary-key indexes;
 - plain text out of the driver (no TypeDecorator runs per value);
-- the response body assembled as JSON text here, so the route returns it as is.
+- the response body assembled as JSON text here, so the route returns it as is;
+- the same rows, unassembled, for the month page (:func:`calendar_rows`), which shows
+  a few posts a day and so skips building and parsing megabytes of JSON.
 
 The JSON is exactly what :class:`app.calendar.schemas.CalendarRange` serialises
 to: the same keys in the same order, UUIDs with dashes, UTC instants as
@@ -21,9 +23,10 @@ offset, variants ordered by network then channel, label ids sorted.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,10 +77,10 @@ _SOME_CHANNELS = (
 )
 
 _SQLITE = """
-SELECT p.id, p.title, p.status, p.local_at, p.timezone, p.due_at, p.plan_id,
+SELECT p.id, p.version, p.title, p.status, p.local_at, p.timezone, p.due_at, p.plan_id,
     (SELECT group_concat(variant.channel_id || coalesce(variant.due_at, ''), ',')
-     FROM variant WHERE variant.post_id = p.id),
-    (SELECT group_concat(label_id, ',') FROM post_label WHERE post_id = p.id)
+     FROM variant WHERE variant.post_id = p.id) AS variants,
+    (SELECT group_concat(label_id, ',') FROM post_label WHERE post_id = p.id) AS label_ids
 FROM post AS p
 WHERE p.workspace_id = :ws AND p.due_at >= :start AND p.due_at < :end
 ORDER BY p.due_at, p.id
@@ -94,12 +97,13 @@ def _pg_time(column: str, *, instant: bool) -> str:
 
 
 _POSTGRESQL = f"""
-SELECT {_pg_hex("p.id")}, p.title, p.status, {_pg_time("p.local_at", instant=False)},
+SELECT {_pg_hex("p.id")}, p.version, p.title, p.status, {_pg_time("p.local_at", instant=False)},
     p.timezone, {_pg_time("p.due_at", instant=True)}, {_pg_hex("p.plan_id")},
     (SELECT string_agg({_pg_hex("variant.channel_id")}
                        || coalesce({_pg_time("variant.due_at", instant=True)}, ''), ',')
-     FROM variant WHERE variant.post_id = p.id),
+     FROM variant WHERE variant.post_id = p.id) AS variants,
     (SELECT string_agg({_pg_hex("label_id")}, ',') FROM post_label WHERE post_id = p.id)
+        AS label_ids
 FROM post AS p
 WHERE p.workspace_id = :ws AND p.due_at >= :start AND p.due_at < :end
 ORDER BY p.due_at, p.id
@@ -116,6 +120,43 @@ STATEMENTS = {
 }
 
 
+class CalendarRow(NamedTuple):
+    """A post of the range as the statements return it: ids as 32 hex digits, times as
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC for ``due_at``), its copies and labels as text."""
+
+    post_id: str
+    version: int
+    title: str
+    status: str
+    local_at: str | None
+    timezone: str
+    due_at: str
+    plan_id: str | None
+    # "<channel hex><its own due time, or nothing>,..."
+    variants: str | None
+    # "<label hex>,..."
+    label_ids: str | None
+
+
+@dataclass(frozen=True)
+class CalendarRows:
+    """The posts due in [start, end), soonest first, and their channels' networks."""
+
+    start: datetime
+    end: datetime
+    rows: list[CalendarRow]
+    # channel hex → network
+    networks: dict[str, str]
+
+    def copies(self, row: CalendarRow) -> list[tuple[str, str, str]]:
+        """``row``'s variants as (network, channel hex, own due time or ""), sorted."""
+        if not row.variants:
+            return []
+        return sorted(
+            (self.networks[item[:32]], item[:32], item[32:]) for item in row.variants.split(",")
+        )
+
+
 def _instant(value: datetime) -> str:
     """A UTC instant as Pydantic writes it."""
     stamp = value.astimezone(UTC).replace(tzinfo=None).isoformat()
@@ -126,15 +167,18 @@ def _dashed(hex_id: str) -> str:
     return f'"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"'
 
 
-def _time(raw: str | None, suffix: str) -> str:
-    """ "2026-12-10 08:00:00.000000" → "2026-12-10T08:00:00" + suffix, as JSON (the
-    fraction only when not zero, as Pydantic writes it)."""
-    if raw is None:
-        return "null"
+def iso_time(raw: str) -> str:
+    """ "2026-12-10 08:00:00.000000" → "2026-12-10T08:00:00" (the fraction only when
+    not zero, as Pydantic writes it)."""
     fraction = raw[20:26]
     if fraction and fraction != "000000":
-        return f'"{raw[:10]}T{raw[11:19]}.{fraction}{suffix}"'
-    return f'"{raw[:10]}T{raw[11:19]}{suffix}"'
+        return f"{raw[:10]}T{raw[11:19]}.{fraction}"
+    return f"{raw[:10]}T{raw[11:19]}"
+
+
+def _time(raw: str | None, suffix: str) -> str:
+    """A raw time as a JSON string (``suffix``: "Z" for instants), or null."""
+    return "null" if raw is None else f'"{iso_time(raw)}{suffix}"'
 
 
 class _Ids(dict[str, str]):
@@ -145,37 +189,55 @@ class _Ids(dict[str, str]):
         return value
 
 
-def _assemble(rows: list[Any], networks: dict[str, str], start: datetime, end: datetime) -> bytes:
-    """The response body from the statement's rows; ``networks``: channel hex → network."""
+def _assemble(found: CalendarRows) -> bytes:
+    """The response body from the statement's rows."""
     ids = _Ids()
     # A post's variants as JSON, by their "<channel hex><due>,..." text: posts on the
     # same channels without times of their own share it, so most are formatted once.
     lists: dict[str, str] = {}
     zones: dict[str, str] = {}
     entries = []
-    for post_id, title, status, local_at, zone, due_at, plan_id, variants, labels in rows:
+    for row in found.rows:
+        post_id, version, title, status, local_at, zone, due_at, plan_id, variants, labels = row
         copies = lists.get(variants or "")
         if copies is None:
-            items = sorted(
-                (networks[item[:32]], item[:32], item[32:])
-                for item in (variants.split(",") if variants else ())
-            )
             copies = lists[variants or ""] = ",".join(
                 f'{{"channel_id":{ids[channel]},"network":"{network}",'
                 f'"due_at":{_time(due or None, "Z")}}}'
-                for network, channel, due in items
+                for network, channel, due in found.copies(row)
             )
         label_ids = ",".join([ids[h] for h in sorted(labels.split(","))]) if labels else ""
         zone_json = zones.get(zone) or zones.setdefault(zone, _quote(zone))
         entries.append(
-            f'{{"post_id":{_dashed(post_id)},"title":{_quote(title)},"status":"{status}",'
+            f'{{"post_id":{_dashed(post_id)},"version":{version},"title":{_quote(title)},'
+            f'"status":"{status}",'
             f'"local_at":{_time(local_at, "")},"timezone":{zone_json},'
             f'"due_at":{_time(due_at, "Z")},"plan_id":{ids[plan_id] if plan_id else "null"},'
             f'"label_ids":[{label_ids}],"variants":[{copies}]}}'
         )
-    return (
-        f'{{"start":"{_instant(start)}","end":"{_instant(end)}","entries":[{",".join(entries)}]}}'
-    ).encode()
+    start, end = _instant(found.start), _instant(found.end)
+    return f'{{"start":"{start}","end":"{end}","entries":[{",".join(entries)}]}}'.encode()
+
+
+async def calendar_rows(
+    db: AsyncSession, workspace_id: uuid.UUID, start: datetime, end: datetime
+) -> CalendarRows:
+    """The posts due in [start, end) as raw rows: what the month page reads (it shows
+    a few posts a day, so it skips building and parsing the JSON of thousands)."""
+    start, end = check_range(start, end)
+    statement = STATEMENTS[db.get_bind().dialect.name]
+    result = await db.execute(statement, {"ws": workspace_id, "start": start, "end": end})
+    rows = [CalendarRow._make(row) for row in result]
+    channels = (await db.execute(_CHANNELS, {"ws": workspace_id})).all()
+    networks = {channel_id.hex: network for channel_id, network in channels}
+    used = {item[:32] for row in rows if row.variants for item in row.variants.split(",")}
+    if used - networks.keys():
+        # Cannot happen through the service (a variant's channel is in its post's
+        # workspace), but a wrong network is worse than one more query.
+        missing = [uuid.UUID(hex_id) for hex_id in used - networks.keys()]
+        found = await db.execute(_SOME_CHANNELS, {"ids": missing})
+        networks.update((channel_id.hex, network) for channel_id, network in found)
+    return CalendarRows(start, end, rows, networks)
 
 
 async def calendar_json(
@@ -183,19 +245,7 @@ async def calendar_json(
 ) -> bytes:
     """The calendar range body: posts due in [start, end), as the JSON of
     :class:`CalendarRange`."""
-    start, end = check_range(start, end)
-    statement = STATEMENTS[db.get_bind().dialect.name]
-    rows = (await db.execute(statement, {"ws": workspace_id, "start": start, "end": end})).all()
-    channels = (await db.execute(_CHANNELS, {"ws": workspace_id})).all()
-    networks = {channel_id.hex: network for channel_id, network in channels}
-    used = {item[:32] for row in rows if row[7] for item in row[7].split(",")}
-    if used - networks.keys():
-        # Cannot happen through the service (a variant's channel is in its post's
-        # workspace), but a wrong network is worse than one more query.
-        missing = [uuid.UUID(hex_id) for hex_id in used - networks.keys()]
-        found = await db.execute(_SOME_CHANNELS, {"ids": missing})
-        networks.update((channel_id.hex, network) for channel_id, network in found)
-    return _assemble(rows, networks, start, end)
+    return _assemble(await calendar_rows(db, workspace_id, start, end))
 
 
 async def calendar_range(

@@ -51,6 +51,9 @@ FRAME_PAGE = "/_test/frame"
 @dataclass(frozen=True)
 class LiveServer:
     url: str
+    # Where its SQLite database and data folder are (for a scheduler process beside it).
+    database_url: str = ""
+    data_dir: Path | None = None
 
 
 async def _frame_page(request: Request, session: SessionDep) -> HTMLResponse:
@@ -137,7 +140,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the live server did not start: {thread.error!r}")
             time.sleep(0.02)
-        yield LiveServer(url=f"http://127.0.0.1:{port}")
+        yield LiveServer(
+            url=f"http://127.0.0.1:{port}", database_url=database_url, data_dir=data_dir
+        )
     finally:
         thread.server.should_exit = True
         thread.join(timeout=STARTUP_TIMEOUT)

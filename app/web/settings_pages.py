@@ -1,0 +1,135 @@
+"""Workspace settings: the approval policy and lateness limit (admins change them),
+the members (everyone reads), and the webhook endpoints (admins: add one, its secret
+shown once, and each endpoint's recent delivery failures).
+
+Writes go through the JSON API (``settings.js``); secrets are never rendered here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.auth.deps import Authorize, Member
+from app.auth.policy import Action
+from app.crypto import CredentialBox
+from app.deps import SessionDep
+from app.models import Event, WebhookDeliveryStatus
+from app.notifications import service as notifications
+from app.web.display import when
+from app.web.workspace_frame import render_workspace
+from app.workspaces import service as workspaces
+
+router = APIRouter()
+
+PageReader = Annotated[Member, Depends(Authorize(Action.workspace_read, page=True))]
+
+# How many recent webhook deliveries the page looks through for failures.
+RECENT_DELIVERIES = 50
+
+EVENT_NAMES: dict[str, str] = {
+    Event.submitted.value: "A post is submitted for review",
+    Event.approved.value: "A post is approved",
+    Event.changes_requested.value: "Changes are requested",
+    Event.edited_after_approval.value: "An approved post is edited",
+    Event.mentioned.value: "Someone is mentioned",
+    Event.publish_failed.value: "Publishing failed",
+    Event.missed.value: "A post missed its time",
+    Event.uncertain.value: "A delivery needs a decision",
+    Event.channel_expired.value: "A channel's credentials expired",
+    Event.workspace_paused.value: "Publishing is paused",
+    Event.workspace_resumed.value: "Publishing is resumed",
+}
+
+
+@dataclass(frozen=True)
+class MemberView:
+    name: str
+    email: str
+    role: str
+    joined: str
+
+
+@dataclass(frozen=True)
+class FailureView:
+    event_type: str
+    status: str
+    attempts: int
+    status_code: int | None
+    error: str
+    at: str
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    id: str
+    url: str
+    description: str
+    events: list[str]
+    enabled: bool
+    secret_readable: bool
+    delivered: int
+    failures: list[FailureView]
+
+
+async def _webhooks(request: Request, db: SessionDep, member: Member) -> list[WebhookView]:
+    box = CredentialBox(request.app.state.settings.encryption_keys)
+    zone = member.workspace.timezone
+    views = []
+    for endpoint in await notifications.list_endpoints(db, member.workspace.id):
+        recent = await notifications.recent_deliveries(db, endpoint, limit=RECENT_DELIVERIES)
+        failures = [
+            FailureView(
+                event_type=row.event_type,
+                status=row.status.value,
+                attempts=row.attempts,
+                status_code=row.last_status_code,
+                error=row.last_error or "",
+                at=when(row.last_attempt_at or row.created_at, zone),
+            )
+            for row in recent
+            if row.status is WebhookDeliveryStatus.failed
+            or (row.last_error and row.status is not WebhookDeliveryStatus.delivered)
+        ]
+        views.append(
+            WebhookView(
+                id=str(endpoint.id),
+                url=endpoint.url,
+                description=endpoint.description,
+                events=[EVENT_NAMES.get(e, e) for e in endpoint.event_types],
+                enabled=endpoint.enabled,
+                secret_readable=notifications.secret_readable(endpoint, box),
+                delivered=sum(1 for r in recent if r.status is WebhookDeliveryStatus.delivered),
+                failures=failures,
+            )
+        )
+    return views
+
+
+@router.get("/w/{workspace_id}/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, member: PageReader, db: SessionDep) -> Response:
+    """The workspace's approval policy, lateness limit, members and webhooks."""
+    ws = member.workspace
+    members = [
+        MemberView(
+            name=row.user.display_name,
+            email=row.user.email,
+            role=row.membership.role.value,
+            joined=when(row.membership.created_at, ws.timezone),
+        )
+        for row in await workspaces.list_members(db, ws.id)
+    ]
+    manages_webhooks = member.may(Action.webhooks_manage)
+    context = {
+        "workspace": ws,
+        "may_update": member.may(Action.workspace_update),
+        "members": members,
+        "may_manage_members": member.may(Action.members_manage),
+        "manages_webhooks": manages_webhooks,
+        "webhooks": await _webhooks(request, db, member) if manages_webhooks else [],
+        "event_names": EVENT_NAMES,
+    }
+    return await render_workspace(request, db, member, "settings.html", context)
