@@ -21,6 +21,8 @@ from app.ical.api import public_router as ical_public_router
 from app.logging import get_logger
 from app.media.api import public_router as media_public_router
 from app.net.outbound import close_shared_client
+from app.oauth.api import callback_router as oauth_callback_router
+from app.observability import router as metrics_router
 from app.security import SecurityMiddleware
 from app.settings import Settings, get_settings
 from app.web import router as web_router
@@ -76,8 +78,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(SecurityMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api_router)
     app.include_router(media_public_router)
     app.include_router(ical_public_router)
+    app.include_router(oauth_callback_router)
     app.include_router(web_router)
     return app

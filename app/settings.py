@@ -58,8 +58,44 @@ class Settings(BaseSettings):
     # Outgoing requests to private/loopback hosts (webhooks, Mastodon instances):
     # refused unless the operator allows them (tests, on-premise installs).
     allow_private_hosts: bool = False
+    # GET /metrics (Prometheus): with a token, only ``Authorization: Bearer <token>``;
+    # without one, only clients on this machine (loopback). Counts only, no names.
+    metrics_token: str = ""
+    # Each scheduler process's own metrics (claim batch size, adapter latency) on
+    # 127.0.0.1:<port>; 0 = not served (several processes on one machine need one each).
+    scheduler_metrics_port: int = Field(default=0, ge=0, le=65535)
     scheduler_stale_after_seconds: int = Field(default=60, ge=5)
     heartbeat_interval_seconds: int = Field(default=10, ge=1)
+    # Publishing (scheduler/): deliveries sent at once by one scheduler process, and
+    # per channel across all of them; how long a claim is held before the reaper may
+    # take it back (renewed every third of it while a publish runs); retries.
+    publish_workers: int = Field(default=50, ge=1, le=1000)
+    publish_per_channel: int = Field(default=4, ge=1, le=100)
+    publish_lease_seconds: int = Field(default=120, ge=3)
+    publish_max_attempts: int = Field(default=6, ge=1, le=50)
+    publish_backoff_seconds: float = Field(default=15.0, gt=0)
+    # The longest dispatch sleeps on PostgreSQL, where NOTIFY wakes it (SQLite polls
+    # every second).
+    dispatch_idle_seconds: float = Field(default=30.0, gt=0)
+    # OAuth 2.0 applications, for connecting accounts (authorization code + PKCE) and
+    # renewing their tokens. A network's "connect" button works once its client id is
+    # set; the endpoints are the networks' real ones unless overridden.
+    x_client_id: str = ""
+    x_client_secret: str = ""
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    x_token_url: str = "https://api.x.com/2/oauth2/token"
+    x_api_base: str = "https://api.x.com"
+    x_scopes: str = "tweet.read tweet.write users.read media.write offline.access"
+    linkedin_client_id: str = ""
+    linkedin_client_secret: str = ""
+    linkedin_authorize_url: str = "https://www.linkedin.com/oauth/v2/authorization"
+    linkedin_token_url: str = "https://www.linkedin.com/oauth/v2/accessToken"
+    linkedin_api_base: str = "https://api.linkedin.com"
+    linkedin_scopes: str = "openid profile email w_member_social"
+    # How long an authorization started in Almanac may take to come back.
+    oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    # How often the scheduler looks for tokens about to expire.
+    token_refresh_interval_seconds: int = Field(default=120, ge=10)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

@@ -51,10 +51,10 @@ from hypothesis.errors import Unsatisfiable
 from PIL import Image
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from app.db import Database, session_scope
-from app.models import Role, utcnow
+from app.models import Delivery, Role, utcnow
 from tests.authz import add_api_token, add_invitation, bearer, new_workspace
 from tests.factories import make_membership, make_user
 
@@ -198,9 +198,22 @@ async def seed(database: Database, http: httpx.AsyncClient) -> World:
         )
     )
     revisions = revision if isinstance(revision, list) else revision["items"]
+    webhook = _ok(
+        await http.post(
+            f"{base}/webhooks",
+            json={"url": "https://hooks.example.org/almanac", "event_types": ["missed"]},
+            headers=headers,
+        )
+    )
     feed = await http.post(f"{base}/ical-feed", headers=headers)
     if feed.status_code != 404:  # the iCal feed (item 11), once it exists
         world.ids["feed_token"] = re.search(r"/ical/([^/]+)\.ics", _ok(feed)["url"])[1]
+    async with database.read_session() as session:
+        delivery = await session.scalar(
+            select(Delivery.id).where(Delivery.post_id == uuid.UUID(post["id"])).limit(1)
+        )
+    assert delivery is not None, "the seeded post has deliveries (one per channel)"
+    world.ids["delivery_id"] = str(delivery)
     world.ids.update(
         channel_id=channels[0],
         plan_id=plan,
@@ -209,6 +222,8 @@ async def seed(database: Database, http: httpx.AsyncClient) -> World:
         post_id=post["id"],
         revision_id=revisions[-1]["id"],
         comment_id=comment["id"],
+        network="x",
+        webhook_id=webhook["id"],
     )
     return world
 

@@ -48,6 +48,8 @@ from tests.factories import make_channel, make_membership
 PUBLIC: dict[str, str] = {
     "/healthz": "liveness probe for the orchestrator; answers only 'ok'",
     "/readyz": "readiness probe: whether the database and a scheduler are up, no data",
+    "/metrics": "Prometheus scrape: counts only, no names or ids; ALMANAC_METRICS_TOKEN bearer "
+    "or, without a token, loopback clients only (403 otherwise)",
     "/openapi.json": "the API's description (no data), read by the documentation pages",
     "/docs": "the interactive API documentation",
     "/docs/oauth2-redirect": "part of the interactive API documentation",
@@ -178,6 +180,37 @@ async def a_comment(scope: ResourceScope) -> str:
     return str(comment.id)
 
 
+async def a_webhook(scope: ResourceScope) -> str:
+    from app.crypto import CredentialBox
+    from app.models import WebhookEndpoint
+    from tests.conftest import TEST_KEYS
+
+    endpoint = WebhookEndpoint(
+        workspace_id=scope.workspace_id,
+        url="https://hooks.example.org/almanac",
+        event_types=["missed"],
+        secret_encrypted=CredentialBox(TEST_KEYS).seal({"secret": "whsec_test"}),
+    )
+    scope.session.add(endpoint)
+    await scope.session.flush()
+    return str(endpoint.id)
+
+
+async def a_delivery(scope: ResourceScope) -> str:
+    """A pending delivery of a post of the workspace (a draft: nothing claims it)."""
+    from tests.factories import make_delivery, make_post, make_variant
+
+    channel = await make_channel(scope.session, workspace_id=scope.workspace_id)
+    post = await make_post(scope.session, workspace_id=scope.workspace_id)
+    variant = await make_variant(scope.session, post=post, channel=channel)
+    return str((await make_delivery(scope.session, variant=variant)).id)
+
+
+async def a_network(scope: ResourceScope) -> str:
+    """A network connected with OAuth (its name, not a row: nothing to hide)."""
+    return "x"
+
+
 RESOURCES: dict[str, Resource] = {
     "channel_id": Resource(a_channel),
     "user_id": Resource(a_member),
@@ -190,6 +223,9 @@ RESOURCES: dict[str, Resource] = {
     "post_id": Resource(a_post),
     "revision_id": Resource(a_revision),
     "comment_id": Resource(a_comment),
+    "network": Resource(a_network, scoped=False),
+    "webhook_id": Resource(a_webhook),
+    "delivery_id": Resource(a_delivery),
 }
 
 

@@ -238,7 +238,16 @@ async def test_pause_and_resume(client: httpx.AsyncClient, team: Team, database:
     events = [e for e in await audit_events(database, channel_id) if e.action != "channel.created"]
     assert [(e.action, e.data) for e in events] == [
         ("channel.paused", {"reason": "Crisis: hold everything"}),
-        ("channel.resumed", {}),
+        (
+            "channel.resumed",
+            {
+                # The resume keeps why, since when and by whom it was paused.
+                "reason": "Crisis: hold everything",
+                "paused_at": events[1].data["paused_at"],
+                "paused_by_id": str(team.user_ids[Role.owner]),
+                "overdue": 0,
+            },
+        ),
     ]
     assert events[0].actor_id == team.user_ids[Role.owner]
     assert events[1].actor_id == team.user_ids[Role.admin]
@@ -279,19 +288,19 @@ async def test_verify_a_network_that_is_not_available_yet(
     client: httpx.AsyncClient, team: Team
 ) -> None:
     created = await create(
-        client, team, network="mastodon", credentials={"access_token": "t0k3n-mastodon"}
+        client, team, network="tiktok", credentials={"access_token": "t0k3n-tiktok"}
     )
     assert created.status_code == 201
     channel_id = created.json()["id"]
     response = await client.post(f"{team.url}/{channel_id}/verify", headers=team.owner)
     assert response.status_code == 422
     payload = response.json()
-    assert "Publishing to mastodon is not available yet" in payload["detail"]
+    assert "Publishing to tiktok is not available yet" in payload["detail"]
     assert payload["errors"] == [
         {
             "field": "network",
-            "network": "mastodon",
-            "message": "publishing to mastodon is not available yet",
+            "network": "tiktok",
+            "message": "publishing to tiktok is not available yet",
         }
     ]
     # The channel stays saved.

@@ -168,7 +168,7 @@ async def exercise_every_route(
         "POST",
         team.url,
         expect=201,
-        json={"network": "telegram", "name": "Bot", "credentials": CREDENTIALS},
+        json={"network": "tiktok", "name": "Bot", "credentials": CREDENTIALS},
     )
     assert isinstance(telegram, dict)
     await call("POST", f"{team.url}/{telegram['id']}/verify", expect=422)

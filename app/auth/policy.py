@@ -3,7 +3,9 @@
 Every workspace route names one action through :class:`app.auth.deps.Authorize`;
 the authorization test reads this table to know what each role must get.
 Editors write, reviewers approve, viewers read, admins manage members and
-channels, owners everything.
+channels, owners everything. ``posts.publish`` (editors, admins, owners) covers
+publish now, retry, mark published, the overdue decisions and take-down: taking a
+post down is the crisis action, so whoever may publish may also remove.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Action(StrEnum):
     posts_approve = "posts.approve"
     posts_publish = "posts.publish"
     audit_read = "audit.read"
+    notifications_read = "notifications.read"
+    webhooks_manage = "webhooks.manage"
 
 
 POLICY: dict[Action, frozenset[Role]] = {
@@ -50,8 +54,14 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.posts_read: ALL,
     Action.posts_write: WRITERS,
     Action.posts_approve: REVIEWERS,
+    # Publish now, retry, mark published, overdue decisions, and take-down: the crisis
+    # action stays with those who publish (a post out by mistake is removed at once).
     Action.posts_publish: WRITERS,
     Action.audit_read: ADMINS,
+    # Everyone reads (and marks read) their own notifications only.
+    Action.notifications_read: ALL,
+    # Webhook URLs and their secrets reach outside: admins only, like channels.
+    Action.webhooks_manage: ADMINS,
 }
 
 

@@ -20,6 +20,7 @@ from app.deps import SessionDep
 from app.models import Channel
 from app.net.outbound import shared_client
 from app.networks import AdapterContext
+from app.oauth.service import adapter_context as oauth_adapter_context
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/channels", tags=["channels"])
 
@@ -32,11 +33,10 @@ def credential_box(request: Request) -> CredentialBox:
 
 
 def adapter_context(request: Request) -> AdapterContext:
+    """Adapters on the app's one guarded client, with the configured OAuth applications."""
     app = request.app
-    return AdapterContext(
-        http=shared_client(app),
-        sessions=app.state.database.write_session,
-        base_url=app.state.settings.base_url,
+    return oauth_adapter_context(
+        app.state.settings, shared_client(app), app.state.database.write_session
     )
 
 

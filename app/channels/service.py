@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.channels.schemas import ChannelCreate, ChannelRead, ChannelUpdate
 from app.crypto import CredentialBox, CredentialsUnreadable
+from app.deliveries.overdue import park_overdue
 from app.errors import Conflict, Invalid, NotFound
 from app.logging import redact_text
 from app.models import Channel, ChannelStatus, Delivery, User, utcnow
@@ -32,7 +33,7 @@ from app.networks.base import AccountInfo, CredentialsExpiredError, NetworkError
 TARGET = "channel"
 # Credential fields whose values are scrubbed from the messages we store.
 _SECRET_NAMES = re.compile(
-    r"(password|passphrase|secret|token|key|auth|credential|session|cookie|sig|url|webhook)",
+    r"(password|passphrase|secret|token|jwt|key|auth|credential|session|cookie|sig|url|webhook)",
     re.I,
 )
 _SCRUB_MIN_LENGTH = 4
@@ -211,6 +212,8 @@ async def pause_channel(
         return channel
     channel.paused = True
     channel.paused_reason = reason
+    channel.paused_at = utcnow()
+    channel.paused_by_id = actor.id
     await db.flush()
     await record(
         db,
@@ -230,9 +233,20 @@ async def resume_channel(
 ) -> Channel:
     if not channel.paused:
         return channel
+    data: dict[str, object] = {
+        "reason": channel.paused_reason,
+        "paused_at": channel.paused_at.isoformat() if channel.paused_at else None,
+        "paused_by_id": str(channel.paused_by_id) if channel.paused_by_id else None,
+    }
     channel.paused = False
     channel.paused_reason = None
+    channel.paused_at = None
+    channel.paused_by_id = None
     await db.flush()
+    # No burst: what is past its time now waits for a decision per post (GET .../overdue).
+    data["overdue"] = await park_overdue(
+        db, workspace_id=channel.workspace_id, channel_id=channel.id
+    )
     await record(
         db,
         action="channel.resumed",
@@ -241,6 +255,7 @@ async def resume_channel(
         workspace_id=channel.workspace_id,
         target_type=TARGET,
         target_id=channel.id,
+        data=data,
     )
     return channel
 
