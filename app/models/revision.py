@@ -15,7 +15,12 @@ from app.models.base import Base, IdMixin, utcnow
 
 class Revision(IdMixin, Base):
     __tablename__ = "revision"
-    __table_args__ = (Index("ix_revision_post_id_created_at", "post_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_revision_post_id_created_at", "post_id", "created_at"),
+        # The self-referencing foreign key: without it, deleting revisions (a post, a
+        # workspace) checks it with a table scan per deleted row.
+        Index("ix_revision_restored_from_id", "restored_from_id"),
+    )
 
     post_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
