@@ -5,7 +5,7 @@ verifier): the whole round trip, then every way a callback is refused."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,33 +25,21 @@ from app.networks.base import Network
 from app.oauth.service import code_challenge
 from app.settings import Settings
 from tests.authz import sign_in_browser
-from tests.conftest import TEST_SECRET, make_settings
-from tests.contract.platforms.x import ACCESS_LIFETIME, CLIENT_ID, CLIENT_SECRET, FakeX
+from tests.conftest import TEST_SECRET
+from tests.contract.harness import platform_fixture
+from tests.contract.platforms.x import ACCESS_LIFETIME, CLIENT_ID, FakeX, server_settings
 from tests.factories import make_membership, make_user, make_workspace
 
 HTML = {"accept": "text/html"}
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeX]:
-    fake = FakeX()
-    fake.start()
-    yield fake
-    fake.stop()
+platform = platform_fixture(FakeX)
 
 
 @pytest.fixture
 def x_settings(database: Database, tmp_path: Path, platform: FakeX) -> Settings:
     platform.reset()
-    return make_settings(
-        tmp_path / "data",
-        database.engine.url.render_as_string(hide_password=False),
-        x_client_id=CLIENT_ID,
-        x_client_secret=CLIENT_SECRET,
-        x_authorize_url=f"{platform.url}/i/oauth2/authorize",
-        x_token_url=f"{platform.url}/2/oauth2/token",
-        x_api_base=platform.url,
-    )
+    return server_settings(platform, database, tmp_path / "data")
 
 
 @pytest.fixture

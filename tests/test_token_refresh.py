@@ -5,7 +5,7 @@ the workspace, two processes never spend one refresh token, failures back off.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,37 +20,24 @@ from app.networks.base import Network
 from app.settings import Settings
 from scheduler.runtime import SchedulerRuntime
 from scheduler.token_refresh import refresh_margin, refresh_tokens
-from tests.conftest import make_settings
+from tests.contract.harness import platform_fixture
 from tests.contract.platforms.x import (
     ACCESS_LIFETIME,
     CLIENT_ID,
-    CLIENT_SECRET,
     REFRESH_TOKEN,
     TOKEN,
     FakeX,
+    server_settings,
 )
 from tests.factories import make_channel, make_membership, make_user, make_workspace
 
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeX]:
-    fake = FakeX()
-    fake.start()
-    yield fake
-    fake.stop()
+platform = platform_fixture(FakeX)
 
 
 @pytest.fixture
 def x_settings(database: Database, tmp_path: Path, platform: FakeX) -> Settings:
     platform.reset()
-    return make_settings(
-        tmp_path / "data",
-        database.engine.url.render_as_string(hide_password=False),
-        x_client_id=CLIENT_ID,
-        x_client_secret=CLIENT_SECRET,
-        x_token_url=f"{platform.url}/2/oauth2/token",
-        x_api_base=platform.url,
-    )
+    return server_settings(platform, database, tmp_path / "data")
 
 
 @pytest.fixture

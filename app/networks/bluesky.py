@@ -34,7 +34,6 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,6 +69,8 @@ from app.networks.http import (
     json_or_empty,
     raise_for_status,
     rate_limited,
+    read_media,
+    required_credential,
     retry_after,
     send,
 )
@@ -232,20 +233,13 @@ def card_from_html(url: str, page: str) -> dict[str, str]:
 # -- sessions -------------------------------------------------------------------------
 
 
-def _required(credentials: dict[str, Any], key: str) -> str:
-    value = credentials.get(key)
-    if not isinstance(value, str) or not value:
-        raise PermanentError(f"{NAME} credentials lack {key!r}", field=key)
-    return value
-
-
 class _Session:
     """One call's view of the account's session; remembers whether tokens changed."""
 
     def __init__(self, credentials: dict[str, Any]) -> None:
         self.original = credentials
-        self.identifier = _required(credentials, "identifier")
-        self.app_password = _required(credentials, "app_password")
+        self.identifier = required_credential(credentials, "identifier", NAME)
+        self.app_password = required_credential(credentials, "app_password", NAME)
         entryway = credentials.get("pds_url") or credentials.get("service_url") or DEFAULT_PDS
         self.entryway = str(entryway).rstrip("/")
         self.service = str(credentials.get("service_endpoint") or self.entryway).rstrip("/")
@@ -643,10 +637,7 @@ class BlueskyAdapter:
         return {"$type": "app.bsky.embed.images", "images": images}
 
     async def _upload(self, session: _Session, item: MediaItem) -> dict[str, Any]:
-        try:
-            data = await asyncio.to_thread(Path(item.path).read_bytes)
-        except OSError as error:
-            raise PermanentError(f"cannot read the media file ({error.strerror})") from None
+        data = await read_media(item, NAME)
         response = await self._xrpc(
             session,
             "POST",

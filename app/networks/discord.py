@@ -26,7 +26,6 @@ never put in a message; ``app.networks.http`` redacts httpx's own request lines.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +40,6 @@ from app.networks.base import (
     Checkpoint,
     CredentialsExpiredError,
     LookupUnsupported,
-    MediaItem,
     Metrics,
     Network,
     NetworkError,
@@ -63,6 +61,8 @@ from app.networks.http import (
     json_or_empty,
     raise_for_status,
     rate_limited,
+    read_media,
+    required_credential,
     retry_after,
     send,
 )
@@ -107,12 +107,7 @@ class _Webhook:
     """The parts of a webhook URL: ``base`` (up to the token) and its own query."""
 
     def __init__(self, credentials: dict[str, Any]) -> None:
-        raw = credentials.get("webhook_url")
-        if raw is None or not str(raw).strip():
-            raise PermanentError(
-                f"{NAME}: the channel's credentials have no webhook_url", field="webhook_url"
-            )
-        parts = urlsplit(str(raw).strip())
+        parts = urlsplit(required_credential(credentials, "webhook_url", NAME))
         segments = parts.path.rstrip("/").split("/")
         try:
             at = segments.index("webhooks")
@@ -146,15 +141,6 @@ def _with_link(text: str, link: str | None, maximum: int) -> str:
             field="link",
         )
     return joined
-
-
-async def _read(item: MediaItem) -> bytes:
-    try:
-        return await asyncio.to_thread(Path(item.path).read_bytes)
-    except OSError as error:
-        raise PermanentError(
-            f"{NAME}: cannot read the media file {Path(item.path).name} ({error.strerror})"
-        ) from None
 
 
 class DiscordAdapter:
@@ -191,7 +177,7 @@ class DiscordAdapter:
             attachments = []
             for i, item in enumerate(request.media):
                 name = Path(item.path).name
-                files.append((f"files[{i}]", (name, await _read(item), item.mime_type)))
+                files.append((f"files[{i}]", (name, await read_media(item, NAME), item.mime_type)))
                 attachment: dict[str, Any] = {"id": i, "filename": name}
                 if item.alt:
                     attachment["description"] = item.alt[:MAX_DESCRIPTION]

@@ -19,7 +19,6 @@ identical one, so a lost answer leaves the delivery ``uncertain``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -48,7 +47,8 @@ from app.networks.counting import (
     needs_content,
     text_length,
 )
-from app.networks.graph import call, id_of, require
+from app.networks.graph import call, id_of
+from app.networks.http import read_media, required_credential, whole_number
 from app.networks.rules import Check, MediaFacts
 
 NETWORK = Network.facebook
@@ -96,8 +96,8 @@ class FacebookAdapter:
 
     def _credentials(self, credentials: dict[str, Any]) -> tuple[str, str]:
         return (
-            require(credentials, "page_id", "facebook"),
-            require(credentials, "page_access_token", "facebook"),
+            required_credential(credentials, "page_id", "facebook"),
+            required_credential(credentials, "page_access_token", "facebook"),
         )
 
     async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
@@ -185,7 +185,7 @@ class FacebookAdapter:
             likes=_total(body.get("reactions")),
             replies=_total(body.get("comments")),
             # ``shares`` is left out of the answer while nobody has shared the post.
-            reposts=_int(shares.get("count")) if isinstance(shares, dict) else 0,
+            reposts=whole_number(shares.get("count")) if isinstance(shares, dict) else 0,
         )
 
     async def find_existing(self, request: PublishRequest) -> PublishResult | None:
@@ -196,17 +196,10 @@ class FacebookAdapter:
 
 
 async def _source(item: MediaItem) -> dict[str, tuple[str, bytes, str]]:
-    try:
-        data = await asyncio.to_thread(Path(item.path).read_bytes)
-    except OSError:
-        raise PermanentError("a media file of this post is missing from the media folder") from None
+    data = await read_media(item, "facebook")
     return {"source": (Path(item.path).name, data, item.mime_type)}
 
 
 def _total(edge: Any) -> int | None:
     summary = edge.get("summary") if isinstance(edge, dict) else None
-    return _int(summary.get("total_count")) if isinstance(summary, dict) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return whole_number(summary.get("total_count")) if isinstance(summary, dict) else None

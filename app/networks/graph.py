@@ -36,6 +36,7 @@ import httpx
 
 from app.logging import get_logger
 from app.networks.base import (
+    AccountInfo,
     Checkpoint,
     CredentialsExpiredError,
     LookupUnsupported,
@@ -48,7 +49,14 @@ from app.networks.base import (
     RateLimitedError,
     TransientError,
 )
-from app.networks.http import _seconds, json_or_empty, rate_limited, retry_after, send
+from app.networks.http import (
+    _seconds,
+    json_or_empty,
+    rate_limited,
+    required_credential,
+    retry_after,
+    send,
+)
 
 log = get_logger(__name__)
 
@@ -63,14 +71,6 @@ PUBLISHING_LIMIT_SUBCODE = 2207042  # Instagram: too many posts in 24 h (code 9)
 # A rolling 24-hour publishing quota frees slots gradually: look again in an hour.
 PUBLISHING_LIMIT_WAIT = timedelta(hours=1)
 USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage")
-
-
-def require(credentials: Mapping[str, Any], key: str, network: str) -> str:
-    """A credential that must be there; the error names the key, never a value."""
-    value = credentials.get(key)
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
-        raise PermanentError(f"{network}: the channel's credentials lack {key!r}", field=key)
-    return str(value).strip()
 
 
 def auth(token: str) -> dict[str, str]:
@@ -367,6 +367,8 @@ class ContainerAdapter:
     text_field: str  # the post's text field in that list
     status_field: str
     error_field: str
+    max_characters: int  # verify() reports these as the account's limits
+    max_media: int
 
     def __init__(
         self,
@@ -405,8 +407,8 @@ class ContainerAdapter:
 
     def _credentials(self, credentials: Mapping[str, Any]) -> tuple[str, str]:
         return (
-            require(credentials, self.user_key, self._name),
-            require(credentials, "access_token", self._name),
+            required_credential(credentials, self.user_key, self._name),
+            required_credential(credentials, "access_token", self._name),
         )
 
     async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
@@ -438,6 +440,16 @@ class ContainerAdapter:
         )
 
     # -- the seam ----------------------------------------------------------------------
+
+    async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
+        user, token = self._credentials(credentials)
+        body = await self._call("GET", user, token, params={"fields": "id,username,name"})
+        handle = str(body.get("username") or body.get("id") or user)
+        return AccountInfo(
+            handle=handle,
+            display_name=str(body.get("name") or handle),
+            limits={"max_characters": self.max_characters, "max_media": self.max_media},
+        )
 
     async def publish(self, request: PublishRequest, checkpoint: Checkpoint) -> PublishResult:
         self.check_request(request)

@@ -1,5 +1,6 @@
-"""HTTP plumbing shared by the adapters: one place that turns transport failures and
-generic status codes into the seam's typed errors, and parses rate-limit resets.
+"""Plumbing shared by the adapters: one place that turns transport failures and
+generic status codes into the seam's typed errors, parses rate-limit resets, checks
+the credentials a channel must hold and reads the media files a post carries.
 
 Messages never carry a URL or a header value: Telegram and Discord put their secret
 in the URL, every other network in a header. Network modules map their own error
@@ -9,9 +10,11 @@ bodies first (Graph codes, X problem JSON, Telegram ``ok:false``) and call
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +23,7 @@ from app.logging import redact_library_records
 from app.net.outbound import DestinationRefused, HostNotFound
 from app.networks.base import (
     CredentialsExpiredError,
+    MediaItem,
     PermanentError,
     RateLimitedError,
     TransientError,
@@ -129,3 +133,29 @@ def json_or_empty(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return {}
+
+
+def whole_number(value: Any) -> int | None:
+    """A count from a JSON body: an integer (not a boolean), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def required_credential(credentials: Mapping[str, Any], key: str, network: str) -> str:
+    """A credential the channel must hold, as text without surrounding blanks; the
+    error names the key (the form field to fill in), never a value."""
+    value = credentials.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise PermanentError(f"{network}: the channel's credentials lack {key!r}", field=key)
+    return str(value).strip()
+
+
+async def read_media(item: MediaItem, network: str) -> bytes:
+    """The bytes of one media file of a post (read off the event loop); a file gone
+    from the media folder is permanent: a retry would not find it either."""
+    try:
+        return await asyncio.to_thread(Path(item.path).read_bytes)
+    except OSError as error:
+        raise PermanentError(
+            f"{network}: cannot read the media file {Path(item.path).name} ({error.strerror})",
+            field="media",
+        ) from None

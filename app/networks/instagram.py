@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.networks.base import (
-    AccountInfo,
     MediaItem,
     Metrics,
     Network,
@@ -48,6 +47,7 @@ from app.networks.counting import (
     warning,
 )
 from app.networks.graph import ContainerAdapter
+from app.networks.http import whole_number
 from app.networks.rules import Check, Level, MediaFacts, Verdict
 
 NETWORK = Network.instagram
@@ -160,6 +160,8 @@ class InstagramAdapter(ContainerAdapter):
     text_field = "caption"
     status_field = "status_code"
     error_field = "status"  # IG Container: a sentence naming the error code
+    max_characters = MAX_CHARACTERS
+    max_media = MAX_CAROUSEL_ITEMS
 
     def __init__(self, http: Any, *, api_base: str = GRAPH_BASE, **polling: float) -> None:
         super().__init__(http, api_base=api_base, **polling)
@@ -206,16 +208,6 @@ class InstagramAdapter(ContainerAdapter):
             params["caption"] = request.text
         return params
 
-    async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
-        user, token = self._credentials(credentials)
-        body = await self._call("GET", user, token, params={"fields": "id,username,name"})
-        handle = str(body.get("username") or body.get("id") or user)
-        return AccountInfo(
-            handle=handle,
-            display_name=str(body.get("name") or handle),
-            limits={"max_characters": MAX_CHARACTERS, "max_media": MAX_CAROUSEL_ITEMS},
-        )
-
     async def take_down(self, credentials: dict[str, Any], external_id: str) -> None:
         raise PermanentError(
             "Instagram's API cannot delete a post: remove it in the Instagram app, "
@@ -228,9 +220,6 @@ class InstagramAdapter(ContainerAdapter):
             "GET", external_id, token, params={"fields": "like_count,comments_count"}
         )
         return Metrics(
-            likes=_count(body.get("like_count")), replies=_count(body.get("comments_count"))
+            likes=whole_number(body.get("like_count")),
+            replies=whole_number(body.get("comments_count")),
         )
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

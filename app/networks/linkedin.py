@@ -31,10 +31,7 @@ Idempotency: none; a post whose answer was lost is left to a person
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +59,15 @@ from app.networks.counting import (
     needs_content,
     text_length,
 )
-from app.networks.http import json_or_empty, raise_for_status, rate_limited, retry_after, send
+from app.networks.http import (
+    json_or_empty,
+    raise_for_status,
+    rate_limited,
+    read_media,
+    required_credential,
+    retry_after,
+    send,
+)
 from app.networks.rules import Check, MediaFacts
 from app.oauth.tokens import refresh
 
@@ -165,9 +170,7 @@ class LinkedInAdapter:
     # -- plumbing -----------------------------------------------------------------------
 
     def _headers(self, credentials: dict[str, Any]) -> dict[str, str]:
-        token = credentials.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise PermanentError("LinkedIn credentials lack 'access_token'", field="access_token")
+        token = required_credential(credentials, "access_token", "LinkedIn")
         return {
             "authorization": f"Bearer {token}",
             "linkedin-version": self._version,
@@ -298,11 +301,13 @@ class LinkedInAdapter:
     ) -> tuple[dict[str, Any], datetime | None]:
         """``refresh_token`` grant at LinkedIn's token endpoint, for apps approved for
         programmatic refresh (the refresh token lives 365 days and is not renewed)."""
-        app = self._oauth
-        if app is not None and not app.token_url:
-            app = dataclasses.replace(app, token_url=TOKEN_URL)
         return await refresh(
-            self._http, app, credentials, network="LinkedIn", settings_prefix=SETTINGS_PREFIX
+            self._http,
+            self._oauth,
+            credentials,
+            network="LinkedIn",
+            settings_prefix=SETTINGS_PREFIX,
+            default_token_url=TOKEN_URL,
         )
 
     # -- images -------------------------------------------------------------------------------
@@ -349,10 +354,7 @@ class LinkedInAdapter:
         upload_url, urn = value.get("uploadUrl"), value.get("image")
         if not isinstance(upload_url, str) or not isinstance(urn, str):
             raise TransientError("LinkedIn answered the image upload without its URL or URN")
-        try:
-            content = await asyncio.to_thread(Path(item.path).read_bytes)
-        except OSError:
-            raise PermanentError(f"media file {Path(item.path).name} is missing") from None
+        content = await read_media(item, "LinkedIn")
         await self._call(
             "PUT",
             upload_url,

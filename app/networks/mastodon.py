@@ -44,7 +44,16 @@ from app.networks.counting import (
     needs_content,
     text_length,
 )
-from app.networks.http import iso_reset, json_or_empty, raise_for_status, rate_limited, send
+from app.networks.http import (
+    iso_reset,
+    json_or_empty,
+    raise_for_status,
+    rate_limited,
+    read_media,
+    required_credential,
+    send,
+    whole_number,
+)
 from app.networks.rules import Check, Level, MediaFacts
 
 NETWORK = Network.mastodon
@@ -201,8 +210,9 @@ class MastodonAdapter:
         self, credentials: dict[str, Any], method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
         base = _instance(credentials)
+        token = required_credential(credentials, "access_token", "Mastodon")
         headers = {
-            "Authorization": f"Bearer {_required(credentials, 'access_token')}",
+            "Authorization": f"Bearer {token}",
             **kwargs.pop("headers", {}),
         }
         response = await send(
@@ -230,7 +240,7 @@ class MastodonAdapter:
 
     async def publish(self, request: PublishRequest, checkpoint: Checkpoint) -> PublishResult:
         credentials = request.credentials
-        _required(credentials, "access_token")
+        required_credential(credentials, "access_token", "Mastodon")
         media_ids = await self._upload_media(request, checkpoint)
         body: dict[str, Any] = {"status": _status_text(request.text, request.link)}
         if media_ids:
@@ -265,12 +275,7 @@ class MastodonAdapter:
         return media_ids
 
     async def _upload(self, credentials: dict[str, Any], item: MediaItem) -> tuple[str, bool]:
-        try:
-            content = await asyncio.to_thread(Path(item.path).read_bytes)
-        except OSError as error:
-            raise PermanentError(
-                f"the media file could not be read ({error.strerror})", field="media"
-            ) from None
+        content = await read_media(item, "Mastodon")
         data = {"description": item.alt} if item.alt else {}
         response = await self._call(
             credentials,
@@ -313,9 +318,9 @@ class MastodonAdapter:
         )
         status = status if isinstance(status, dict) else {}
         return Metrics(
-            likes=_count(status.get("favourites_count")),
-            reposts=_count(status.get("reblogs_count")),
-            replies=_count(status.get("replies_count")),
+            likes=whole_number(status.get("favourites_count")),
+            reposts=whole_number(status.get("reblogs_count")),
+            replies=whole_number(status.get("replies_count")),
             views=None,  # Mastodon has no impressions
         )
 
@@ -389,17 +394,10 @@ def _status_text(text: str, link: str | None) -> str:
 
 def _instance(credentials: dict[str, Any]) -> str:
     try:
-        url = check_url_shape(str(_required(credentials, "instance_url")).strip())
+        url = check_url_shape(required_credential(credentials, "instance_url", "Mastodon"))
     except DestinationRefused as refused:
         raise PermanentError(f"instance_url: {refused.message}", field="instance_url") from None
     return str(url).rstrip("/")
-
-
-def _required(credentials: dict[str, Any], key: str) -> Any:
-    value = credentials.get(key)
-    if value in (None, ""):
-        raise PermanentError(f"the Mastodon credentials have no {key}", field=key)
-    return value
 
 
 def _id(external_id: str) -> str:
@@ -407,7 +405,3 @@ def _id(external_id: str) -> str:
     if not external_id.isascii() or not external_id.isalnum():
         raise PermanentError(f"{external_id!r} is not a Mastodon status id")
     return external_id
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -55,7 +55,15 @@ from app.networks.counting import (
     text_length,
     utf8_bytes,
 )
-from app.networks.http import json_or_empty, raise_for_status, rate_limited, retry_after, send
+from app.networks.http import (
+    json_or_empty,
+    raise_for_status,
+    rate_limited,
+    read_media,
+    required_credential,
+    retry_after,
+    send,
+)
 from app.networks.rules import Check, MediaFacts
 
 NETWORK = Network.matrix
@@ -101,8 +109,9 @@ class MatrixAdapter:
     async def _call(
         self, credentials: dict[str, Any], method: str, path: str, **kwargs: Any
     ) -> Any:
+        token = required_credential(credentials, "access_token", "Matrix")
         headers = {
-            "Authorization": f"Bearer {_required(credentials, 'access_token')}",
+            "Authorization": f"Bearer {token}",
             **kwargs.pop("headers", {}),
         }
         response = await send(
@@ -166,7 +175,7 @@ class MatrixAdapter:
     async def publish(self, request: PublishRequest, checkpoint: Checkpoint) -> PublishResult:
         credentials = request.credentials
         room_id = _room(credentials)
-        _required(credentials, "access_token")
+        required_credential(credentials, "access_token", "Matrix")
         # Resume where an earlier attempt stopped: files uploaded, events sent.
         uploads: list[dict[str, Any]] = list(request.checkpoint.get("uploads") or [])
         events: list[str] = list(request.checkpoint.get("events") or [])
@@ -200,12 +209,7 @@ class MatrixAdapter:
 
     async def _upload(self, credentials: dict[str, Any], item: MediaItem) -> dict[str, Any]:
         """Uploads one file; returns what its event needs (``url``, ``info``)."""
-        try:
-            content = await asyncio.to_thread(Path(item.path).read_bytes)
-        except OSError as error:
-            raise PermanentError(
-                f"the media file could not be read ({error.strerror})", field="media"
-            ) from None
+        content = await read_media(item, "Matrix")
         name = Path(item.path).name
         uploaded = await self._call(
             credentials,
@@ -380,14 +384,14 @@ def _raise_for_error(response: httpx.Response) -> None:
 
 def _homeserver(credentials: dict[str, Any]) -> str:
     try:
-        url = check_url_shape(str(_required(credentials, "homeserver_url")).strip())
+        url = check_url_shape(required_credential(credentials, "homeserver_url", "Matrix"))
     except DestinationRefused as refused:
         raise PermanentError(f"homeserver_url: {refused.message}", field="homeserver_url") from None
     return str(url).rstrip("/")
 
 
 def _room(credentials: dict[str, Any]) -> str:
-    room_id = str(_required(credentials, "room_id")).strip()
+    room_id = required_credential(credentials, "room_id", "Matrix")
     # Room versions 12+ drop the ":server" part; an alias starts with "#".
     if not room_id.startswith("!") or len(room_id) < 2:
         raise PermanentError(
@@ -405,10 +409,3 @@ def _event_id(external_id: str) -> str:
     if not external_id.startswith("$"):
         raise PermanentError(f"{external_id!r} is not a Matrix event id")
     return external_id
-
-
-def _required(credentials: dict[str, Any], key: str) -> Any:
-    value = credentials.get(key)
-    if value in (None, ""):
-        raise PermanentError(f"the Matrix credentials have no {key}", field=key)
-    return value

@@ -32,7 +32,6 @@ redacts httpx's own request lines.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +68,8 @@ from app.networks.http import (
     json_or_empty,
     raise_for_status,
     rate_limited,
+    read_media,
+    required_credential,
     retry_after,
     send,
 )
@@ -163,13 +164,6 @@ def _kind(item: MediaItem) -> str:
     return "document"
 
 
-def _credential(credentials: dict[str, Any], key: str) -> str:
-    value = credentials.get(key)
-    if value is None or not str(value).strip():
-        raise PermanentError(f"{NAME}: the channel's credentials have no {key}", field=key)
-    return str(value).strip()
-
-
 def _with_link(text: str, link: str | None, maximum: int) -> tuple[str, bool]:
     """The text with the link on its own line when it is not in it yet; False when
     it does not fit within ``maximum`` UTF-16 units (the text is then unchanged)."""
@@ -202,15 +196,6 @@ def _parse_external_id(external_id: str) -> tuple[str, list[int]]:
     return chat_id, message_ids
 
 
-async def _read(item: MediaItem) -> bytes:
-    try:
-        return await asyncio.to_thread(Path(item.path).read_bytes)
-    except OSError as error:
-        raise PermanentError(
-            f"{NAME}: cannot read the media file {Path(item.path).name} ({error.strerror})"
-        ) from None
-
-
 class TelegramAdapter:
     network = Network.telegram
     # The Bot API has no idempotency key: a message sent twice is two messages.
@@ -224,13 +209,13 @@ class TelegramAdapter:
         self, credentials: dict[str, Any], method: str, *, what: str = "", **kwargs: Any
     ) -> Any:
         """One Bot API call; the ``result`` of ``{ok: true}``, else a typed error."""
-        token = _credential(credentials, "bot_token")
+        token = required_credential(credentials, "bot_token", NAME)
         url = f"{self._api_base}/bot{token}/{method}"
         response = await send(self._http, "POST", url, network=NAME, **kwargs)
         return _result(response, what or method)
 
     async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
-        chat_id = _credential(credentials, "chat_id")
+        chat_id = required_credential(credentials, "chat_id", NAME)
         bot = await self._call(credentials, "getMe")
         chat = await self._call(credentials, "getChat", json={"chat_id": chat_id})
         if chat.get("type") == "channel":
@@ -251,7 +236,7 @@ class TelegramAdapter:
         return AccountInfo(handle=handle, display_name=str(chat.get("title") or handle))
 
     async def publish(self, request: PublishRequest, checkpoint: Checkpoint) -> PublishResult:
-        chat_id = _credential(request.credentials, "chat_id")
+        chat_id = required_credential(request.credentials, "chat_id", NAME)
         if not request.media:
             messages = [await self._send_text(request, chat_id)]
         elif len(request.media) == 1:
@@ -290,7 +275,7 @@ class TelegramAdapter:
     ) -> dict[str, Any]:
         method, field = _SENDERS[_kind(item)]
         data = {"chat_id": chat_id, "caption": self._caption(request)}
-        files = {field: (Path(item.path).name, await _read(item), item.mime_type)}
+        files = {field: (Path(item.path).name, await read_media(item, NAME), item.mime_type)}
         return await self._call(
             request.credentials, method, what="the media", data=data, files=files
         )
@@ -305,7 +290,7 @@ class TelegramAdapter:
         files: dict[str, tuple[str, bytes, str]] = {}
         for i, (item, kind) in enumerate(zip(request.media, kinds, strict=True)):
             name = f"file{i}"
-            files[name] = (Path(item.path).name, await _read(item), item.mime_type)
+            files[name] = (Path(item.path).name, await read_media(item, NAME), item.mime_type)
             entry: dict[str, Any] = {"type": kind, "media": f"attach://{name}"}
             if i == 0 and caption:
                 entry["caption"] = caption  # the album's caption is its first item's

@@ -18,11 +18,10 @@ Credentials::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from app.networks.base import (
-    AccountInfo,
     MediaItem,
     Metrics,
     Network,
@@ -46,6 +45,7 @@ from app.networks.counting import (
 from app.networks.graph import ContainerAdapter, call
 from app.networks.rules import Check, MediaFacts
 from app.networks.x import is_emoji
+from app.oauth.tokens import expiry
 
 NETWORK = Network.threads
 MAX_CHARACTERS = 500
@@ -100,6 +100,8 @@ class ThreadsAdapter(ContainerAdapter):
     text_field = "text"
     status_field = "status"
     error_field = "error_message"
+    max_characters = MAX_CHARACTERS
+    max_media = MEDIA.max_items
 
     def __init__(self, http: Any, *, api_base: str = THREADS_BASE, **polling: float) -> None:
         super().__init__(http, api_base=api_base, **polling)
@@ -158,16 +160,6 @@ class ThreadsAdapter(ContainerAdapter):
             params["text"] = text
         return params
 
-    async def verify(self, credentials: dict[str, Any]) -> AccountInfo:
-        user, token = self._credentials(credentials)
-        body = await self._call("GET", user, token, params={"fields": "id,username,name"})
-        handle = str(body.get("username") or body.get("id") or user)
-        return AccountInfo(
-            handle=handle,
-            display_name=str(body.get("name") or handle),
-            limits={"max_characters": MAX_CHARACTERS, "max_media": MEDIA.max_items},
-        )
-
     async def refresh_credentials(
         self, credentials: dict[str, Any]
     ) -> tuple[dict[str, Any], datetime | None]:
@@ -186,11 +178,7 @@ class ThreadsAdapter(ContainerAdapter):
         renewed = body.get("access_token")
         if not isinstance(renewed, str) or not renewed:
             raise TransientError("Threads answered the token refresh without an access token")
-        lifetime = body.get("expires_in")
-        expires_at = None
-        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
-            expires_at = datetime.now(UTC) + timedelta(seconds=float(lifetime))
-        return {**credentials, "access_token": renewed}, expires_at
+        return {**credentials, "access_token": renewed}, expiry(body.get("expires_in"))
 
     async def take_down(self, credentials: dict[str, Any], external_id: str) -> None:
         _, token = self._credentials(credentials)

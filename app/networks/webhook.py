@@ -79,7 +79,14 @@ from app.networks.counting import (
     measured,
     text_length,
 )
-from app.networks.http import json_or_empty, raise_for_status, rate_limited, retry_after, send
+from app.networks.http import (
+    json_or_empty,
+    raise_for_status,
+    rate_limited,
+    required_credential,
+    retry_after,
+    send,
+)
 from app.networks.rules import Check, MediaFacts
 
 NETWORK = Network.webhook
@@ -126,7 +133,8 @@ class WebhookAdapter:
         self, credentials: dict[str, Any], event: dict[str, Any], key: str
     ) -> httpx.Response:
         url = _url(credentials)
-        secret = str(_required(credentials, "secret"))
+        required_credential(credentials, "secret", "webhook")
+        secret = str(credentials["secret"])  # signed as given, blanks and all
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -232,16 +240,9 @@ def _words(response: httpx.Response) -> str:
 
 def _url(credentials: dict[str, Any]) -> httpx.URL:
     try:
-        return check_url_shape(str(_required(credentials, "url")).strip())
+        return check_url_shape(required_credential(credentials, "url", "webhook"))
     except DestinationRefused as refused:
         raise PermanentError(f"url: {refused.message}", field="url") from None
-
-
-def _required(credentials: dict[str, Any], key: str) -> Any:
-    value = credentials.get(key)
-    if value in (None, ""):
-        raise PermanentError(f"the webhook credentials have no {key}", field=key)
-    return value
 
 
 def _enabled(value: Any) -> bool:

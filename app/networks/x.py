@@ -37,7 +37,6 @@ ours. The publisher then marks the delivery ``uncertain`` and a person decides.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import unicodedata
@@ -77,6 +76,7 @@ from app.networks.http import (
     json_or_empty,
     raise_for_status,
     rate_limited,
+    required_credential,
     send,
 )
 from app.networks.rules import Check, MediaFacts
@@ -331,10 +331,7 @@ class XAdapter:
 
     @staticmethod
     def _token(credentials: dict[str, Any]) -> str:
-        token = credentials.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise PermanentError("X credentials lack 'access_token'", field="access_token")
-        return token
+        return required_credential(credentials, "access_token", "X")
 
     async def _call(
         self, method: str, path: str, credentials: dict[str, Any], doing: str, **kwargs: Any
@@ -430,11 +427,13 @@ class XAdapter:
     ) -> tuple[dict[str, Any], datetime | None]:
         """OAuth 2.0 ``refresh_token`` grant at ``POST /2/oauth2/token`` (access tokens
         live 2 hours; a refresh token comes with the ``offline.access`` scope)."""
-        app = self._oauth
-        if app is not None and not app.token_url:
-            app = dataclasses.replace(app, token_url=self._api + TOKEN_PATH)
         return await refresh(
-            self._http, app, credentials, network="X", settings_prefix=SETTINGS_PREFIX
+            self._http,
+            self._oauth,
+            credentials,
+            network="X",
+            settings_prefix=SETTINGS_PREFIX,
+            default_token_url=self._api + TOKEN_PATH,
         )
 
     # -- media --------------------------------------------------------------------------------

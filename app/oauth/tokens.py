@@ -9,7 +9,7 @@ No message carries a token, a code or the client secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,17 +90,21 @@ def _grant(payload: dict[str, Any], network: str) -> TokenGrant:
     if not isinstance(token, str) or not token:
         raise PermanentError(f"{network}'s token endpoint answered without an access token")
     refresh = payload.get("refresh_token")
-    lifetime = payload.get("expires_in")
-    expires_at = None
-    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
-        expires_at = datetime.now(UTC) + timedelta(seconds=float(lifetime))
     scope = payload.get("scope")
     return TokenGrant(
         access_token=token,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-        expires_at=expires_at,
+        expires_at=expiry(payload.get("expires_in")),
         scope=scope if isinstance(scope, str) else None,
     )
+
+
+def expiry(lifetime: Any) -> datetime | None:
+    """The instant a token given ``expires_in`` seconds ago expires; None when the
+    answer names no (positive) lifetime."""
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
+        return datetime.now(UTC) + timedelta(seconds=float(lifetime))
+    return None
 
 
 async def refresh(
@@ -110,9 +114,13 @@ async def refresh(
     *,
     network: str,
     settings_prefix: str,
+    default_token_url: str,
 ) -> tuple[dict[str, Any], datetime | None]:
     """The refresh_token grant: the credentials with a new access token (and the new
-    refresh token where the network rotates them) and the new expiry."""
+    refresh token where the network rotates them) and the new expiry. The app's
+    ``token_url`` wins over ``default_token_url`` (the network's own endpoint)."""
+    if app is not None and not app.token_url:
+        app = replace(app, token_url=default_token_url)
     current = credentials.get("refresh_token")
     if not isinstance(current, str) or not current:
         raise RefreshUnsupported(

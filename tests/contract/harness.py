@@ -13,30 +13,43 @@ next *publishing* request (the call that creates the post) answer as the network
 answers that fault. ``Fault.timeout`` is special: the platform does the work (the
 post is created) but answers only after ``TIMEOUT_DELAY`` seconds, so the client
 times out although the post exists: the case an idempotency key is for.
+
+The network test modules (``test_<network>.py``) share their set-up from here too:
+``platform = platform_fixture(FakeX)`` serves the module's platform, an ``adapter``
+fixture builds its adapter on :func:`adapter_client`, and :class:`Checkpoints` /
+:func:`no_checkpoint` stand in for the publisher's checkpoint callback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from app.net.outbound import new_client
 from app.networks.base import MediaItem, Network, NetworkAdapter
 
 # The adapters' client times out well before the platform answers a `timeout` fault.
 CLIENT_TIMEOUT = httpx.Timeout(1.0, connect=1.0)
 TIMEOUT_DELAY = 2.0
+# A small picture the tests publish.
+PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
+PNG_BYTES = Path(PNG).read_bytes()
 
 
 class Fault(StrEnum):
@@ -163,3 +176,56 @@ class ContractCase:
     link: str | None = None
     notes: str = ""
     media_item: Callable[[str], MediaItem] | None = None
+
+
+# -- set-up shared by the network test modules ---------------------------------------
+
+Platform = TypeVar("Platform", bound=FakePlatform)
+
+
+def platform_fixture(make: Callable[[], Platform]) -> Any:
+    """A module-scoped ``platform`` fixture: ``make()`` listening on 127.0.0.1 while
+    the module's tests run (``platform = platform_fixture(FakeX)``)."""
+
+    @pytest.fixture(scope="module", name="platform")
+    def serve() -> Iterator[Platform]:
+        platform = make()
+        platform.start()
+        try:
+            yield platform
+        finally:
+            platform.stop()
+
+    return serve
+
+
+@asynccontextmanager
+async def adapter_client(platform: FakePlatform) -> AsyncIterator[httpx.AsyncClient]:
+    """The platform emptied of earlier tests' posts and faults, and the client an
+    adapter under test is built on (loopback allowed, :data:`CLIENT_TIMEOUT`)."""
+    platform.reset()
+    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+        yield http
+
+
+class Checkpoints:
+    """A checkpoint callback that records each save (a copy, as the publisher stores
+    them): ``saved`` in order, ``state`` the latest, what a retry resumes from."""
+
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+
+    async def __call__(self, ids: dict[str, Any]) -> None:
+        self.saved.append(copy.deepcopy(ids))
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self.saved[-1]) if self.saved else {}
+
+    @property
+    def calls(self) -> int:
+        return len(self.saved)
+
+
+async def no_checkpoint(ids: dict[str, Any]) -> None:
+    """The checkpoint callback of tests that do not look at checkpoints."""

@@ -4,14 +4,13 @@ resumed from a checkpoint, link cards, metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     MediaItem,
@@ -20,7 +19,7 @@ from app.networks.base import (
     TransientError,
 )
 from app.networks.bluesky import BlueskyAdapter, find_spans, record_key
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import Checkpoints, Fault, adapter_client, platform_fixture
 from tests.contract.platforms.bluesky import (
     APP_PASSWORD,
     DID,
@@ -37,33 +36,17 @@ UPLOAD_BLOB = ("POST", "/xrpc/com.atproto.repo.uploadBlob")
 CREATE_RECORD = ("POST", "/xrpc/com.atproto.repo.createRecord")
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeBluesky]:
-    server = FakeBluesky()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+platform = platform_fixture(FakeBluesky)
 
 
 @pytest.fixture
 async def adapter(platform: FakeBluesky) -> AsyncIterator[BlueskyAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield BlueskyAdapter(http)
 
 
 def credentials(platform: FakeBluesky, **extra: str) -> dict[str, str]:
     return {"pds_url": platform.url, "identifier": HANDLE, "app_password": APP_PASSWORD, **extra}
-
-
-class Checkpoints:
-    def __init__(self) -> None:
-        self.saved: list[dict[str, Any]] = []
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.saved.append(ids)
 
 
 def request(platform: FakeBluesky, key: str, text: str = "Fresh roast", **kwargs: Any):

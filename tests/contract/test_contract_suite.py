@@ -11,11 +11,9 @@ import logging
 import pkgutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -26,9 +24,7 @@ from app.networks.base import (
     TransientError,
 )
 from tests.contract import platforms
-from tests.contract.harness import CLIENT_TIMEOUT, ContractCase, Fault
-
-PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
+from tests.contract.harness import PNG, ContractCase, Fault, adapter_client, no_checkpoint
 
 # Modules starting with "_" are helpers shared by several platforms.
 NETWORKS = sorted(
@@ -49,8 +45,7 @@ def case(request: pytest.FixtureRequest) -> Iterator[ContractCase]:
 
 @pytest.fixture
 async def adapter(case: ContractCase) -> AsyncIterator[object]:
-    case.platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(case.platform) as http:
         yield case.make_adapter(http)
 
 
@@ -80,14 +75,10 @@ def request_for(case: ContractCase, text: str, key: str, **kwargs: object) -> Pu
     )
 
 
-async def no_checkpoint(ids: dict[str, object]) -> None:
-    return None
-
-
 def media(case: ContractCase) -> MediaItem:
     if case.media_item is not None:
-        return case.media_item(str(PNG))
-    return MediaItem(path=str(PNG), mime_type=case.media_mime_type, alt="A cup of coffee")
+        return case.media_item(PNG)
+    return MediaItem(path=PNG, mime_type=case.media_mime_type, alt="A cup of coffee")
 
 
 async def test_verify_returns_the_account(case: ContractCase, adapter) -> None:  # type: ignore[no-untyped-def]

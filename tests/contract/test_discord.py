@@ -5,14 +5,12 @@ secret."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.responses import HTMLResponse
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -22,7 +20,7 @@ from app.networks.base import (
     RateLimitedError,
 )
 from app.networks.discord import DiscordAdapter
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import PNG, Fault, adapter_client, no_checkpoint, platform_fixture
 from tests.contract.platforms.discord import (
     CHANNEL_ID,
     GUILD_ID,
@@ -32,33 +30,18 @@ from tests.contract.platforms.discord import (
     webhook_url,
 )
 
-PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeDiscord]:
-    fake = FakeDiscord()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+platform = platform_fixture(FakeDiscord)
 
 
 @pytest.fixture
 async def adapter(platform: FakeDiscord) -> AsyncIterator[DiscordAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield DiscordAdapter(http)
 
 
 @pytest.fixture
 def credentials(platform: FakeDiscord) -> dict[str, str]:
     return {"webhook_url": webhook_url(platform)}
-
-
-async def no_checkpoint(ids: dict[str, object]) -> None:
-    return None
 
 
 def request(
@@ -118,9 +101,9 @@ async def test_several_files_carry_their_alt_text_in_order(
     adapter: DiscordAdapter, credentials: dict[str, str], platform: FakeDiscord
 ) -> None:
     media = (
-        MediaItem(path=str(PNG), mime_type="image/png", alt="A flat white"),
-        MediaItem(path=str(PNG), mime_type="image/png", alt=""),
-        MediaItem(path=str(PNG), mime_type="image/png", alt="Beans " + "x" * 2000),
+        MediaItem(path=PNG, mime_type="image/png", alt="A flat white"),
+        MediaItem(path=PNG, mime_type="image/png", alt=""),
+        MediaItem(path=PNG, mime_type="image/png", alt="Beans " + "x" * 2000),
     )
     result = await adapter.publish(request(credentials, "Menu", media=media), no_checkpoint)
     post = platform.posts[result.external_id]

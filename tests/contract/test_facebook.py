@@ -4,7 +4,7 @@ Instagram and Threads share (app/networks/graph.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -24,36 +23,19 @@ from app.networks.base import (
 )
 from app.networks.facebook import FacebookAdapter
 from app.networks.graph import error_for, usage_reset
-from tests.contract.harness import CLIENT_TIMEOUT
+from tests.contract.harness import PNG, Checkpoints, adapter_client, platform_fixture
 from tests.contract.platforms import facebook
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
 PNG_SIZE = Path(PNG).stat().st_size
 CREDENTIALS = {"page_id": facebook.PAGE_ID, "page_access_token": facebook.TOKEN}
 
 
-class Checkpoints:
-    def __init__(self) -> None:
-        self.state: dict[str, Any] = {}
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.state = dict(ids)
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[facebook.FacebookPlatform]:
-    platform = facebook.make_platform()
-    platform.start()
-    try:
-        yield platform
-    finally:
-        platform.stop()
+platform = platform_fixture(facebook.make_platform)
 
 
 @pytest.fixture
 async def adapter(platform: facebook.FacebookPlatform) -> AsyncIterator[FacebookAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield FacebookAdapter(http, api_base=platform.url)
     assert platform.tokens_in_url == 0, "the token must travel in a header, never in a URL"
 

@@ -4,13 +4,11 @@ polling, checkpointed containers that are never re-created nor published twice."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     LookupUnsupported,
     MediaItem,
@@ -20,43 +18,22 @@ from app.networks.base import (
     TransientError,
 )
 from app.networks.instagram import InstagramAdapter
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import PNG, Checkpoints, Fault, adapter_client, platform_fixture
 from tests.contract.platforms import instagram
 from tests.contract.platforms._graph import file_bytes, jpeg_of
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
 CREDENTIALS = {
     "ig_user_id": instagram.InstagramPlatform.account_id,
     "access_token": instagram.TOKEN,
 }
 
 
-class Checkpoints:
-    """What the publisher does with checkpoints: keeps the latest ids for the retry."""
-
-    def __init__(self) -> None:
-        self.state: dict[str, Any] = {}
-        self.calls = 0
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.calls += 1
-        self.state = dict(ids)
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[instagram.InstagramPlatform]:
-    platform = instagram.make_platform()
-    platform.start()
-    try:
-        yield platform
-    finally:
-        platform.stop()
+platform = platform_fixture(instagram.make_platform)
 
 
 @pytest.fixture
 async def adapter(platform: instagram.InstagramPlatform) -> AsyncIterator[InstagramAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield instagram.make_adapter(platform, http)
     assert platform.tokens_in_url == 0, "the token must travel in a header, never in a URL"
 
@@ -236,7 +213,7 @@ async def test_container_error_is_permanent_with_the_reason(
 async def test_a_container_still_processing_is_transient_and_resumable(
     platform: instagram.InstagramPlatform,
 ) -> None:
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         impatient = InstagramAdapter(http, api_base=platform.url, poll_interval=0.01, max_wait=0)
         store = Checkpoints()
         with pytest.raises(TransientError, match="still being processed"):

@@ -3,15 +3,13 @@ image checkpoints, the author looked up once, content shapes, daily rate limits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     MediaItem,
@@ -23,7 +21,14 @@ from app.networks.base import (
     TransientError,
 )
 from app.networks.linkedin import RESERVED, LinkedInAdapter, little_text
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import (
+    PNG,
+    PNG_BYTES,
+    Fault,
+    adapter_client,
+    no_checkpoint,
+    platform_fixture,
+)
 from tests.contract.platforms.linkedin import (
     AUTHOR,
     CLIENT_ID,
@@ -34,32 +39,21 @@ from tests.contract.platforms.linkedin import (
     FakeLinkedIn,
 )
 
-PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
 CREDENTIALS = {"access_token": TOKEN, "author": AUTHOR}
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeLinkedIn]:
-    fake = FakeLinkedIn()
-    fake.start()
-    yield fake
-    fake.stop()
+platform = platform_fixture(FakeLinkedIn)
 
 
 @pytest.fixture
 async def adapter(platform: FakeLinkedIn) -> AsyncIterator[LinkedInAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield LinkedInAdapter(http, api_base=platform.url, version=VERSION)
 
 
 def request(text: str = "Hello", **kwargs: Any) -> PublishRequest:
     kwargs.setdefault("credentials", CREDENTIALS)
     return PublishRequest(idempotency_key="k", text=text, channel_id="c", **kwargs)
-
-
-async def _ignore(ids: dict[str, Any]) -> None:
-    return None
 
 
 @pytest.mark.parametrize("char", sorted(RESERVED))
@@ -79,7 +73,7 @@ async def test_commentary_reaches_linkedin_escaped_and_reads_as_written(
     adapter: LinkedInAdapter, platform: FakeLinkedIn
 ) -> None:
     text = "New: (beta) #launch @team [docs] <soon> *bold* _it_ ~x~ {y} a|b c\\d"
-    result = await adapter.publish(request(text), _ignore)
+    result = await adapter.publish(request(text), no_checkpoint)
     assert platform.posts[result.external_id].text == text
     assert platform.raw_commentary[result.external_id] == little_text(text)
     assert result.url == f"https://www.linkedin.com/feed/update/{result.external_id}"
@@ -88,11 +82,10 @@ async def test_commentary_reaches_linkedin_escaped_and_reads_as_written(
 async def test_a_wrong_version_header_is_refused_with_linkedins_words(
     platform: FakeLinkedIn,
 ) -> None:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         stale = LinkedInAdapter(http, api_base=platform.url, version="202001")
         with pytest.raises(PermanentError) as refused:
-            await stale.publish(request(), _ignore)
+            await stale.publish(request(), no_checkpoint)
     assert "A version must be present" in refused.value.message
 
 
@@ -104,12 +97,12 @@ async def test_an_uploaded_image_is_checkpointed_and_not_uploaded_again(
     async def keep(ids: dict[str, Any]) -> None:
         saved.append(ids)
 
-    item = MediaItem(path=str(PNG), mime_type="image/png", alt="A pixel")
+    item = MediaItem(path=PNG, mime_type="image/png", alt="A pixel")
     platform.inject(Fault.server_error)
     with pytest.raises(TransientError):  # the post itself failed, after the upload
         await adapter.publish(request(media=(item,)), keep)
     [image] = platform.images
-    assert platform.images[image]["bytes"] == PNG.read_bytes()
+    assert platform.images[image]["bytes"] == PNG_BYTES
     assert saved[-1] == {"linkedin_images": {"0": image}}
 
     result = await adapter.publish(request(media=(item,), checkpoint=saved[-1]), keep)
@@ -123,10 +116,8 @@ async def test_an_uploaded_image_is_checkpointed_and_not_uploaded_again(
 async def test_several_images_make_a_multi_image_post(
     adapter: LinkedInAdapter, platform: FakeLinkedIn
 ) -> None:
-    items = tuple(
-        MediaItem(path=str(PNG), mime_type="image/png", alt=f"Pixel {n}") for n in range(3)
-    )
-    result = await adapter.publish(request(media=items), _ignore)
+    items = tuple(MediaItem(path=PNG, mime_type="image/png", alt=f"Pixel {n}") for n in range(3))
+    result = await adapter.publish(request(media=items), no_checkpoint)
     content = platform.posts[result.external_id].extra["content"]
     assert [image["altText"] for image in content["multiImage"]["images"]] == [
         "Pixel 0",
@@ -136,28 +127,30 @@ async def test_several_images_make_a_multi_image_post(
 
 
 async def test_a_link_becomes_an_article(adapter: LinkedInAdapter, platform: FakeLinkedIn) -> None:
-    result = await adapter.publish(request(link="https://almanac.example/blog"), _ignore)
+    result = await adapter.publish(request(link="https://almanac.example/blog"), no_checkpoint)
     article = platform.posts[result.external_id].extra["content"]["article"]
     assert article["source"] == "https://almanac.example/blog"
 
 
 async def test_videos_are_refused_with_a_sentence(adapter: LinkedInAdapter) -> None:
-    video = MediaItem(path=str(PNG), mime_type="video/mp4")
+    video = MediaItem(path=PNG, mime_type="video/mp4")
     with pytest.raises(PermanentError) as refused:
-        await adapter.publish(request(media=(video,)), _ignore)
+        await adapter.publish(request(media=(video,)), no_checkpoint)
     assert "videos" in refused.value.message
 
 
 async def test_without_an_author_the_members_own_urn_is_used_and_kept(
     adapter: LinkedInAdapter, platform: FakeLinkedIn
 ) -> None:
-    result = await adapter.publish(request(credentials={"access_token": TOKEN}), _ignore)
+    result = await adapter.publish(request(credentials={"access_token": TOKEN}), no_checkpoint)
     assert result.refreshed_credentials == {"access_token": TOKEN, "author": AUTHOR}
     account = await adapter.verify({"access_token": TOKEN})
     assert account.handle == "ada@almanac.example"
     assert account.refreshed_credentials == {"access_token": TOKEN, "author": AUTHOR}
     with pytest.raises(PermanentError) as refused:
-        await adapter.publish(request(credentials={"access_token": TOKEN, "author": "me"}), _ignore)
+        await adapter.publish(
+            request(credentials={"access_token": TOKEN, "author": "me"}), no_checkpoint
+        )
     assert refused.value.field == "author"
 
 
@@ -166,7 +159,7 @@ async def test_the_daily_limit_waits_until_midnight_utc(
 ) -> None:
     platform.inject(Fault.rate_limited)
     with pytest.raises(RateLimitedError) as limited:
-        await adapter.publish(request(), _ignore)
+        await adapter.publish(request(), no_checkpoint)
     until = limited.value.until
     assert (until.hour, until.minute, until.second) == (0, 0, 0)
     assert timedelta(0) < until - datetime.now(UTC) <= timedelta(days=1)
@@ -176,7 +169,7 @@ async def test_the_daily_limit_waits_until_midnight_utc(
 async def test_take_down_encodes_the_urn_and_tolerates_gone(
     adapter: LinkedInAdapter, platform: FakeLinkedIn
 ) -> None:
-    result = await adapter.publish(request(), _ignore)
+    result = await adapter.publish(request(), no_checkpoint)
     await adapter.take_down(CREDENTIALS, result.external_id)
     assert f"/rest/posts/{quote(result.external_id, safe='')}" in platform.raw_paths
     assert platform.posts[result.external_id].deleted
@@ -188,7 +181,7 @@ async def test_take_down_encodes_the_urn_and_tolerates_gone(
 async def test_metrics_from_social_actions(
     adapter: LinkedInAdapter, platform: FakeLinkedIn
 ) -> None:
-    result = await adapter.publish(request(), _ignore)
+    result = await adapter.publish(request(), no_checkpoint)
     platform.reactions[result.external_id] = {"likes": 12, "comments": 4}
     metrics = await adapter.fetch_metrics(CREDENTIALS, result.external_id)
     assert (metrics.likes, metrics.replies, metrics.views) == (12, 4, None)
@@ -207,7 +200,7 @@ async def test_refresh_sends_the_client_secret_in_the_form(platform: FakeLinkedI
         token_url=f"{platform.url}/oauth/v2/accessToken",
         client_auth="body",
     )
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         adapter = LinkedInAdapter(http, api_base=platform.url, oauth=app, version=VERSION)
         renewed, expires_at = await adapter.refresh_credentials(
             {**CREDENTIALS, "refresh_token": REFRESH_TOKEN}

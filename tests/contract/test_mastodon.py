@@ -3,13 +3,11 @@ asynchronously (202, then polling), resuming from a checkpoint, idempotency keys
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     LookupUnsupported,
     MediaItem,
@@ -18,39 +16,20 @@ from app.networks.base import (
     TransientError,
 )
 from app.networks.mastodon import MastodonAdapter
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import PNG, Checkpoints, Fault, adapter_client, platform_fixture
 from tests.contract.platforms.mastodon import TOKEN, FakeMastodon
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeMastodon]:
-    server = FakeMastodon()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+platform = platform_fixture(FakeMastodon)
 
 
 @pytest.fixture
 async def adapter(platform: FakeMastodon) -> AsyncIterator[MastodonAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield MastodonAdapter(http, media_poll_interval=0.01, media_poll_timeout=2)
 
 
 def credentials(platform: FakeMastodon) -> dict[str, str]:
     return {"instance_url": platform.url, "access_token": TOKEN}
-
-
-class Checkpoints:
-    def __init__(self) -> None:
-        self.saved: list[dict[str, Any]] = []
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.saved.append(ids)
 
 
 def request(platform: FakeMastodon, key: str, **kwargs: Any) -> PublishRequest:

@@ -4,49 +4,30 @@ take-down of every event of a post, metrics from relations, bad credentials.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import MediaItem, PermanentError, PublishRequest, TransientError
 from app.networks.matrix import MatrixAdapter, txn_base
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import PNG, Checkpoints, Fault, adapter_client, platform_fixture
 from tests.contract.platforms.matrix import ROOM_ID, TOKEN, USER_ID, FakeHomeserver
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
 ITEM = MediaItem(path=PNG, mime_type="image/png", alt="Beans")
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeHomeserver]:
-    server = FakeHomeserver()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+platform = platform_fixture(FakeHomeserver)
 
 
 @pytest.fixture
 async def adapter(platform: FakeHomeserver) -> AsyncIterator[MatrixAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield MatrixAdapter(http)
 
 
 def credentials(platform: FakeHomeserver, **changes: str) -> dict[str, str]:
     return {"homeserver_url": platform.url, "access_token": TOKEN, "room_id": ROOM_ID, **changes}
-
-
-class Checkpoints:
-    def __init__(self) -> None:
-        self.saved: list[dict[str, Any]] = []
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.saved.append(ids)
 
 
 def request(platform: FakeHomeserver, key: str, **kwargs: Any) -> PublishRequest:

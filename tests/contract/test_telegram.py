@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -21,32 +20,19 @@ from app.networks.base import (
     RateLimitedError,
 )
 from app.networks.telegram import TelegramAdapter
-from tests.contract.harness import CLIENT_TIMEOUT
+from tests.contract.harness import PNG, adapter_client, no_checkpoint, platform_fixture
 from tests.contract.platforms.telegram import BOT_TOKEN, CHANNEL, FakeTelegram
 
-PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
 CREDENTIALS = {"bot_token": BOT_TOKEN, "chat_id": "@almanac_news"}
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+platform = platform_fixture(FakeTelegram)
 
 
 @pytest.fixture
 async def adapter(platform: FakeTelegram) -> AsyncIterator[TelegramAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield TelegramAdapter(http, api_base=platform.url)
-
-
-async def no_checkpoint(ids: dict[str, object]) -> None:
-    return None
 
 
 def request(text: str = "Fresh roast today", **kwargs: object) -> PublishRequest:
@@ -55,7 +41,7 @@ def request(text: str = "Fresh roast today", **kwargs: object) -> PublishRequest
 
 
 def png(alt: str = "") -> MediaItem:
-    return MediaItem(path=str(PNG), mime_type="image/png", alt=alt)
+    return MediaItem(path=PNG, mime_type="image/png", alt=alt)
 
 
 async def test_text_message_id_and_public_link(adapter: TelegramAdapter) -> None:

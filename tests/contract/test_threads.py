@@ -4,14 +4,12 @@ carousels, containers that are never published twice, delete, insights, token re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     MediaItem,
@@ -21,35 +19,18 @@ from app.networks.base import (
     TransientError,
 )
 from app.networks.threads import ThreadsAdapter
-from tests.contract.harness import CLIENT_TIMEOUT, Fault
+from tests.contract.harness import PNG, Checkpoints, Fault, adapter_client, platform_fixture
 from tests.contract.platforms import threads
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
 CREDENTIALS = {"threads_user_id": threads.ThreadsPlatform.account_id, "access_token": threads.TOKEN}
 
 
-class Checkpoints:
-    def __init__(self) -> None:
-        self.state: dict[str, Any] = {}
-
-    async def __call__(self, ids: dict[str, Any]) -> None:
-        self.state = dict(ids)
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[threads.ThreadsPlatform]:
-    platform = threads.make_platform()
-    platform.start()
-    try:
-        yield platform
-    finally:
-        platform.stop()
+platform = platform_fixture(threads.make_platform)
 
 
 @pytest.fixture
 async def adapter(platform: threads.ThreadsPlatform) -> AsyncIterator[ThreadsAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield threads.make_adapter(platform, http)
     assert platform.tokens_in_url == 0, "the token must travel in a header, never in a URL"
 

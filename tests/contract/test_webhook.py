@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,35 +20,26 @@ from app.networks.base import (
     PublishRequest,
 )
 from app.networks.webhook import WebhookAdapter, sign
-from tests.contract.harness import CLIENT_TIMEOUT
+from tests.contract.harness import (
+    CLIENT_TIMEOUT,
+    PNG,
+    adapter_client,
+    no_checkpoint,
+    platform_fixture,
+)
 from tests.contract.platforms.webhook import SECRET, FakeReceiver
 
-PNG = str(Path(__file__).resolve().parents[1] / "data" / "pixel.png")
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeReceiver]:
-    server = FakeReceiver()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+platform = platform_fixture(FakeReceiver)
 
 
 @pytest.fixture
 async def adapter(platform: FakeReceiver) -> AsyncIterator[WebhookAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield WebhookAdapter(http)
 
 
 def credentials(platform: FakeReceiver, **extra: Any) -> dict[str, Any]:
     return {"url": f"{platform.url}/hooks/almanac", "secret": SECRET, **extra}
-
-
-async def no_checkpoint(ids: dict[str, Any]) -> None:
-    return None
 
 
 def request(platform: FakeReceiver, key: str, **kwargs: Any) -> PublishRequest:

@@ -3,13 +3,11 @@ processing is awaited, problem JSON becomes typed errors, tokens are refreshed."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from app.net.outbound import new_client
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -20,26 +18,19 @@ from app.networks.base import (
     RefreshUnsupported,
 )
 from app.networks.x import XAdapter
-from tests.contract.harness import CLIENT_TIMEOUT
+from tests.contract.harness import PNG, PNG_BYTES, adapter_client, platform_fixture
 from tests.contract.platforms.x import REFRESH_TOKEN, TOKEN, FakeX
 
-PNG = Path(__file__).resolve().parents[1] / "data" / "pixel.png"
 CREDENTIALS = {"access_token": TOKEN, "refresh_token": REFRESH_TOKEN}
 CHUNK = 100  # bytes: the 261-byte picture goes in 3 segments
 
 
-@pytest.fixture(scope="module")
-def platform() -> Iterator[FakeX]:
-    fake = FakeX()
-    fake.start()
-    yield fake
-    fake.stop()
+platform = platform_fixture(FakeX)
 
 
 @pytest.fixture
 async def adapter(platform: FakeX) -> AsyncIterator[XAdapter]:
-    platform.reset()
-    async with new_client(allow_private=True, timeout=CLIENT_TIMEOUT) as http:
+    async with adapter_client(platform) as http:
         yield XAdapter(http, oauth=platform.oauth_app(), chunk_size=CHUNK, poll_interval=0)
 
 
@@ -62,7 +53,7 @@ async def test_an_interrupted_upload_resumes_where_it_stopped(
         if ids["x_media"]["0"].get("segments") == 2:
             raise Died
 
-    item = MediaItem(path=str(PNG), mime_type="image/png", alt="A pixel")
+    item = MediaItem(path=PNG, mime_type="image/png", alt="A pixel")
     with pytest.raises(Died):
         await adapter.publish(request(media=(item,)), die_after_two_segments)
     checkpoint = saved[-1]
@@ -80,13 +71,13 @@ async def test_an_interrupted_upload_resumes_where_it_stopped(
     assert list(platform.media) == [media_id], "the retry re-used the upload session"
     media = platform.media[media_id]
     assert media["appends"] == 3, "only the missing segment was sent again"
-    assert b"".join(media["segments"][i] for i in range(3)) == PNG.read_bytes()
+    assert b"".join(media["segments"][i] for i in range(3)) == PNG_BYTES
     assert platform.posts[result.external_id].media == [{"id": media_id, "alt": "A pixel"}]
     assert saved[-1]["x_media"]["0"]["finalized"] is True
 
 
 async def test_a_finalized_upload_is_not_sent_again(adapter: XAdapter, platform: FakeX) -> None:
-    item = MediaItem(path=str(PNG), mime_type="image/png")
+    item = MediaItem(path=PNG, mime_type="image/png")
     saved: list[dict[str, Any]] = []
 
     async def keep(ids: dict[str, Any]) -> None:
@@ -104,7 +95,7 @@ async def test_a_finalized_upload_is_not_sent_again(adapter: XAdapter, platform:
 
 async def test_a_video_is_polled_until_processed(adapter: XAdapter, platform: FakeX) -> None:
     platform.processing_polls = 2
-    video = MediaItem(path=str(PNG), mime_type="video/mp4", alt="ignored for video")
+    video = MediaItem(path=PNG, mime_type="video/mp4", alt="ignored for video")
     result = await adapter.publish(request(media=(video,)), _ignore)
     statuses = [p for m, p in platform.requests if m == "GET" and p == "/2/media/upload"]
     assert len(statuses) == 3  # in_progress, in_progress, succeeded
@@ -119,7 +110,7 @@ async def test_problem_json_becomes_a_permanent_error_with_xs_words(adapter: XAd
         text="hi",
         credentials=CREDENTIALS,
         checkpoint={"x_media": {"0": {"media_id": "42", "segments": 1, "finalized": True}}},
-        media=(MediaItem(path=str(PNG), mime_type="image/png"),),
+        media=(MediaItem(path=PNG, mime_type="image/png"),),
     )
     with pytest.raises(PermanentError) as refused:
         await adapter.publish(ghost, _ignore)

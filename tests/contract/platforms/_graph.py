@@ -198,6 +198,24 @@ class GraphPlatform(FakePlatform):
             )
         return None
 
+    def _refuse(
+        self, version: str, request: Request, form: dict[str, Any] | None = None
+    ) -> Response | None:
+        if version != self.version:
+            return graph_error(400, f"Unknown path components: /{version}", code=2500)
+        return self.auth_error(request, form)
+
+    @staticmethod
+    def unknown(object_id: str) -> Response:
+        return graph_error(
+            400,
+            f"Unsupported request. Object with ID '{object_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation.",
+            code=100,
+            subcode=33,
+            type_="GraphMethodException",
+        )
+
     def fault_response(self, fault: Fault) -> Response | None:
         """The network's answer to an injected fault (Fault.timeout is handled by the
         caller: the work is done, the answer comes late)."""
@@ -367,24 +385,6 @@ class ContainerPlatform(GraphPlatform):
             return self.unknown(f"{object_id}/{edge}")
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _refuse(
-        self, version: str, request: Request, form: dict[str, Any] | None = None
-    ) -> Response | None:
-        if version != self.version:
-            return graph_error(400, f"Unknown path components: /{version}", code=2500)
-        return self.auth_error(request, form)
-
-    @staticmethod
-    def unknown(object_id: str) -> Response:
-        return graph_error(
-            400,
-            f"Unsupported request. Object with ID '{object_id}' does not exist, cannot be "
-            "loaded due to missing permissions, or does not support this operation.",
-            code=100,
-            subcode=33,
-            type_="GraphMethodException",
-        )
 
     def permalink(self, media_id: str) -> str:
         return f"{self.permalink_base}{media_id}/"

@@ -100,24 +100,6 @@ class FacebookPlatform(GraphPlatform):
                 return self.fault_response(Fault.server_error)
             return self.feed(form)
 
-    def _refuse(
-        self, version: str, request: Request, form: dict[str, Any] | None = None
-    ) -> Response | None:
-        if version != self.version:
-            return graph_error(400, f"Unknown path components: /{version}", code=2500)
-        return self.auth_error(request, form)
-
-    @staticmethod
-    def unknown(object_id: str) -> Response:
-        return graph_error(
-            400,
-            f"Unsupported request. Object with ID '{object_id}' does not exist, cannot be "
-            "loaded due to missing permissions, or does not support this operation.",
-            code=100,
-            subcode=33,
-            type_="GraphMethodException",
-        )
-
     def _new_post(self, text: str, media: list[dict[str, Any]], **extra: Any) -> str:
         post_id = f"{PAGE_ID}_{next(self._post_numbers)}{new_id()[-6:]}"
         self.posts[post_id] = PublishedPost(text=text, media=media, extra=extra)

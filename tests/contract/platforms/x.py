@@ -22,14 +22,18 @@ import itertools
 import secrets
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from app.db import Database
 from app.networks.base import Network, OAuthApp
 from app.networks.x import XAdapter
+from app.settings import Settings
+from tests.conftest import make_settings
 from tests.contract.harness import ContractCase, FakePlatform, Fault, PublishedPost
 
 TOKEN = "x-user-token-8d1f2e6a9b"
@@ -377,6 +381,20 @@ class FakeX(FakePlatform):
 
 def make_platform() -> FakeX:
     return FakeX()
+
+
+def server_settings(platform: FakeX, database: Database, data_dir: Path) -> Settings:
+    """This server's settings with its X app (client id and secret, authorization
+    server, token endpoint, API) pointed at ``platform``."""
+    return make_settings(
+        data_dir,
+        database.engine.url.render_as_string(hide_password=False),
+        x_client_id=CLIENT_ID,
+        x_client_secret=CLIENT_SECRET,
+        x_authorize_url=f"{platform.url}/i/oauth2/authorize",
+        x_token_url=f"{platform.url}/2/oauth2/token",
+        x_api_base=platform.url,
+    )
 
 
 def case(platform: FakePlatform) -> ContractCase:
