@@ -23,7 +23,7 @@ _PATTERNS = [
     (re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+"), r"\1[redacted]"),
     (re.compile(r"(/api/webhooks/\d+/)[A-Za-z0-9_-]+"), r"\1[redacted]"),
     (
-        re.compile(r"([?&](?:access_token|token|key|secret|password|sig)=)[^&\s]+", re.I),
+        re.compile(r"([?&](?:\w*token|\w*secret|key|password|sig|code)=)[^&\s]+", re.I),
         r"\1[redacted]",
     ),
 ]

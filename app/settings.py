@@ -92,6 +92,24 @@ class Settings(BaseSettings):
     linkedin_token_url: str = "https://www.linkedin.com/oauth/v2/accessToken"
     linkedin_api_base: str = "https://api.linkedin.com"
     linkedin_scopes: str = "openid profile email w_member_social"
+    # Meta (Facebook Login): one app connects Facebook Pages and the Instagram
+    # professional accounts linked to them; Threads has an app id and secret of its own.
+    meta_app_id: str = ""
+    meta_app_secret: str = ""
+    meta_dialog_url: str = "https://www.facebook.com/v25.0/dialog/oauth"
+    meta_graph_base: str = "https://graph.facebook.com"
+    meta_facebook_scopes: str = (
+        "pages_show_list pages_manage_posts pages_read_engagement pages_read_user_engagement"
+    )
+    meta_instagram_scopes: str = (
+        "instagram_basic instagram_content_publish pages_show_list pages_read_engagement"
+    )
+    threads_app_id: str = ""
+    threads_app_secret: str = ""
+    threads_authorize_url: str = "https://threads.net/oauth/authorize"
+    threads_token_url: str = "https://graph.threads.net/oauth/access_token"
+    threads_api_base: str = "https://graph.threads.net"
+    threads_scopes: str = "threads_basic threads_content_publish threads_delete"
     # How long an authorization started in Almanac may take to come back.
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     # How often the scheduler looks for tokens about to expire.

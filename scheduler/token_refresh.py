@@ -82,12 +82,13 @@ async def refresh_tokens(runtime: SchedulerRuntime) -> RefreshRun:
     box = CredentialBox(settings.encryption_keys)
     adapters = adapter_context(settings, runtime.http, runtime.database.write_session)
     run = RefreshRun([], [], [])
-    for channel_id in await _due(runtime):
-        await _refresh_one(runtime, channel_id, box, adapters, run)
+    for channel_id, expires_at in await _due(runtime):
+        await _refresh_one(runtime, channel_id, expires_at, box, adapters, run)
     return run
 
 
-async def _due(runtime: SchedulerRuntime) -> list[uuid.UUID]:
+async def _due(runtime: SchedulerRuntime) -> list[tuple[uuid.UUID, datetime]]:
+    """Channels whose token is due for renewal, with the expiry seen now."""
     now = utcnow()
     async with session_scope(runtime.database.read_session) as session:
         rows = (
@@ -104,20 +105,25 @@ async def _due(runtime: SchedulerRuntime) -> list[uuid.UUID]:
             )
         ).all()
     return [
-        channel_id
+        (channel_id, expires_at)
         for channel_id, expires_at, issued_at in rows
         if expires_at - refresh_margin(expires_at, issued_at) <= now
     ]
 
 
-async def _claim(runtime: SchedulerRuntime, channel_id: uuid.UUID) -> Channel | None:
-    """The channel, leased to this process; None when another process holds it."""
+async def _claim(
+    runtime: SchedulerRuntime, channel_id: uuid.UUID, seen_expiry: datetime
+) -> Channel | None:
+    """The channel, leased to this process; None when another process holds it, or
+    renewed it since we looked (its expiry moved: its refresh token is spent, and
+    using it again would be refused and wrongly expire the channel)."""
     now = utcnow()
     async with session_scope(runtime.database.write_session) as session:
         claimed = await session.execute(
             update(Channel)
             .where(
                 Channel.id == channel_id,
+                Channel.token_expires_at == seen_expiry,
                 Channel.status != ChannelStatus.expired,
                 or_(Channel.refresh_lease_until.is_(None), Channel.refresh_lease_until <= now),
             )
@@ -132,11 +138,12 @@ async def _claim(runtime: SchedulerRuntime, channel_id: uuid.UUID) -> Channel | 
 async def _refresh_one(
     runtime: SchedulerRuntime,
     channel_id: uuid.UUID,
+    seen_expiry: datetime,
     box: CredentialBox,
     adapters: AdapterContext,
     run: RefreshRun,
 ) -> None:
-    channel = await _claim(runtime, channel_id)
+    channel = await _claim(runtime, channel_id, seen_expiry)
     if channel is None:
         return
     sealed = channel.credentials_encrypted

@@ -18,6 +18,7 @@ from app.db import Database, session_scope
 from app.models import Channel, ChannelStatus, Event, Notification, Role, utcnow
 from app.networks.base import Network
 from app.settings import Settings
+from scheduler import token_refresh
 from scheduler.runtime import SchedulerRuntime
 from scheduler.token_refresh import refresh_margin, refresh_tokens
 from tests.contract.harness import platform_fixture
@@ -217,3 +218,19 @@ async def test_without_a_refresh_token_the_channel_waits_for_expiry(
     assert stored.status_message is not None and "connect it again" in stored.status_message
     assert stored.refresh_lease_until == stored.token_expires_at
     assert platform.token_requests == []
+
+
+async def test_a_process_that_looked_before_another_renewed_does_not_spend_the_token_again(
+    runtime: SchedulerRuntime, database: Database, platform: FakeX
+) -> None:
+    """Process A lists the channel as due; process B renews it and releases its lease;
+    A's claim must then see that the expiry moved (X rotates refresh tokens: a second
+    use would be refused and the channel wrongly expired)."""
+    channel = await _x_channel(database, runtime.settings, expires_in=timedelta(minutes=5))
+    seen_by_a = await token_refresh._due(runtime)
+    assert [channel_id for channel_id, _ in seen_by_a] == [channel.id]
+    assert len((await refresh_tokens(runtime)).renewed) == 1  # process B
+    ((_, old_expiry),) = seen_by_a
+    assert await token_refresh._claim(runtime, channel.id, old_expiry) is None
+    assert len(platform.token_requests) == 1
+    assert (await _reload(database, channel)).status is ChannelStatus.connected

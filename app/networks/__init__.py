@@ -46,9 +46,15 @@ _FACTORIES: dict[Network, Callable[[AdapterContext], NetworkAdapter]] = {
     Network.bluesky: lambda ctx: BlueskyAdapter(ctx.http),
     Network.telegram: lambda ctx: TelegramAdapter(ctx.http),
     Network.discord: lambda ctx: DiscordAdapter(ctx.http),
-    Network.facebook: lambda ctx: FacebookAdapter(ctx.http),
-    Network.instagram: lambda ctx: InstagramAdapter(ctx.http),
-    Network.threads: lambda ctx: ThreadsAdapter(ctx.http),
+    Network.facebook: lambda ctx: FacebookAdapter(
+        ctx.http, oauth=ctx.oauth_apps.get(Network.facebook)
+    ),
+    Network.instagram: lambda ctx: InstagramAdapter(
+        ctx.http, oauth=ctx.oauth_apps.get(Network.instagram)
+    ),
+    Network.threads: lambda ctx: ThreadsAdapter(
+        ctx.http, oauth=ctx.oauth_apps.get(Network.threads)
+    ),
     Network.x: lambda ctx: XAdapter(ctx.http, oauth=ctx.oauth_apps.get(Network.x)),
     Network.linkedin: lambda ctx: LinkedInAdapter(
         ctx.http, oauth=ctx.oauth_apps.get(Network.linkedin)

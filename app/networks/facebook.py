@@ -33,6 +33,7 @@ from app.networks.base import (
     MediaItem,
     Metrics,
     Network,
+    OAuthApp,
     PermanentError,
     PublishRequest,
     PublishResult,
@@ -90,9 +91,13 @@ class FacebookAdapter:
     network = NETWORK
     idempotency_window: timedelta | None = timedelta(0)  # Graph has no idempotency keys
 
-    def __init__(self, http: httpx.AsyncClient, *, api_base: str = GRAPH_BASE) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, *, api_base: str = GRAPH_BASE, oauth: OAuthApp | None = None
+    ) -> None:
         self._http = http
-        self._base = f"{api_base.rstrip('/')}/{GRAPH_VERSION}"
+        # The Meta app's Graph base (ALMANAC_META_GRAPH_BASE) wins: tests point it here.
+        root = oauth.api_base if oauth and oauth.api_base else api_base
+        self._base = f"{root.rstrip('/')}/{GRAPH_VERSION}"
 
     def _credentials(self, credentials: dict[str, Any]) -> tuple[str, str]:
         return (

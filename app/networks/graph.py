@@ -43,6 +43,7 @@ from app.networks.base import (
     MediaItem,
     Network,
     NetworkError,
+    OAuthApp,
     PermanentError,
     PublishRequest,
     PublishResult,
@@ -377,9 +378,12 @@ class ContainerAdapter:
         api_base: str,
         poll_interval: float = 3.0,
         max_wait: float = 120.0,
+        oauth: OAuthApp | None = None,
     ) -> None:
         self._http = http
-        self._root = api_base.rstrip("/")
+        self._oauth = oauth
+        # The configured app's API base wins (tests point it at 127.0.0.1).
+        self._root = (oauth.api_base if oauth and oauth.api_base else api_base).rstrip("/")
         self._base = f"{self._root}/{self.version}"
         self._polling = ContainerPolling(
             self.status_field, self.error_field, interval=poll_interval, max_wait=max_wait
@@ -578,3 +582,48 @@ class ContainerAdapter:
                 "the account's recent posts"
             )
         return found
+
+
+# -- tokens (Facebook Login, Threads) ---------------------------------------------------
+
+# Graph answers a refused app id or secret with these codes ("Error validating client
+# secret", "Error validating application"): the operator's settings, not the account.
+APP_REFUSED_CODES = frozenset({1, 101})
+
+
+async def token_exchange(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    network: str,
+    settings_hint: str,
+    token: str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A call to a Meta token endpoint (``oauth/access_token``, ``access_token``): the
+    JSON answer holding ``access_token`` (and ``expires_in`` where the token expires).
+
+    A refused code or token (Graph code 100/190, e.g. a used authorization code or an
+    expired token) is :class:`CredentialsExpiredError`; a refused app id or secret is
+    :class:`PermanentError` naming ``settings_hint``; throttling and 5xx as usual."""
+    headers = auth(token) if token else {}
+    response = await send(http, method, url, network=network, headers=headers, **kwargs)
+    body = json_or_empty(response)
+    if response.status_code >= 400 or (isinstance(body, dict) and "error" in body):
+        error = GraphError.of(body)
+        if error is not None and error.code in APP_REFUSED_CODES and response.status_code < 500:
+            raise PermanentError(
+                f"{network} refused this server's app credentials ({error.message}); "
+                f"check {settings_hint}"
+            )
+        typed = error_for(response, network=network)
+        if isinstance(typed, PermanentError):
+            raise CredentialsExpiredError(f"{network} refused the authorization: {typed.message}")
+        raise typed
+    if not isinstance(body, dict):
+        raise TransientError(f"{network} answered with a body that is not a JSON object")
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise PermanentError(f"{network}'s token endpoint answered without an access token")
+    return body

@@ -14,7 +14,11 @@ container over the children when there are several, polled until FINISHED, then
 ``media_publish`` (:class:`app.networks.graph.ContainerAdapter`). Credentials::
 
     {"ig_user_id": "<Instagram professional account id>",
-     "access_token": "<user or Page token with instagram_content_publish>"}
+     "access_token": "<user or Page token with instagram_content_publish>",
+     "page_id": "<the linked Facebook Page; set by Connect with Instagram>"}
+
+"Connect with Instagram" (app.oauth.meta) stores the long-lived Facebook user token
+(about 60 days) and its expiry; :meth:`InstagramAdapter.refresh_credentials` renews it.
 
 Instagram has no take-down through the API (IG Media supports no DELETE): a post is
 removed in the Instagram app.
@@ -22,14 +26,17 @@ removed in the Instagram app.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from app.networks.base import (
     MediaItem,
     Metrics,
     Network,
+    OAuthApp,
     PermanentError,
     PublishRequest,
+    RefreshUnsupported,
 )
 from app.networks.counting import (
     MB,
@@ -46,9 +53,10 @@ from app.networks.counting import (
     urls,
     warning,
 )
-from app.networks.graph import ContainerAdapter
+from app.networks.graph import ContainerAdapter, token_exchange
 from app.networks.http import whole_number
 from app.networks.rules import Check, Level, MediaFacts, Verdict
+from app.oauth.tokens import expiry
 
 NETWORK = Network.instagram
 MAX_CHARACTERS = 2200
@@ -163,8 +171,50 @@ class InstagramAdapter(ContainerAdapter):
     max_characters = MAX_CHARACTERS
     max_media = MAX_CAROUSEL_ITEMS
 
-    def __init__(self, http: Any, *, api_base: str = GRAPH_BASE, **polling: float) -> None:
-        super().__init__(http, api_base=api_base, **polling)
+    def __init__(
+        self,
+        http: Any,
+        *,
+        api_base: str = GRAPH_BASE,
+        oauth: OAuthApp | None = None,
+        **polling: float,
+    ) -> None:
+        super().__init__(http, api_base=api_base, oauth=oauth, **polling)
+
+    async def refresh_credentials(
+        self, credentials: dict[str, Any]
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """The long-lived Facebook user token that "Connect with Instagram" stores
+        (app.oauth.meta), exchanged again with
+        ``POST /oauth/access_token grant_type=fb_exchange_token`` and the Meta app's id
+        and secret (Facebook Login "Long-Lived Access Tokens"; a form body, so no secret
+        is in a URL). Whether Meta extends a still-valid long-lived token is
+        unconfirmed: the answer's ``expires_in`` is taken as the truth, and a token Meta
+        no longer renews expires, then the channel asks for a reconnect. An expired or
+        revoked token is Graph code 190: CredentialsExpiredError. Instagram-Login
+        tokens (``ig_refresh_token`` on graph.instagram.com) are not what Almanac
+        stores, so that grant is not used."""
+        _, token = self._credentials(credentials)
+        app = self._oauth
+        if app is None or not app.client_id or not app.client_secret:
+            raise RefreshUnsupported(
+                "Instagram tokens are renewed with the Meta app: set ALMANAC_META_APP_ID "
+                "and ALMANAC_META_APP_SECRET, or connect the account again before it expires"
+            )
+        body = await token_exchange(
+            self._http,
+            "POST",
+            f"{self._base}/oauth/access_token",
+            network=self._name,
+            settings_hint="ALMANAC_META_APP_ID and ALMANAC_META_APP_SECRET",
+            data={
+                "grant_type": "fb_exchange_token",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "fb_exchange_token": token,
+            },
+        )
+        return {**credentials, "access_token": body["access_token"]}, expiry(body.get("expires_in"))
 
     def check_request(self, request: PublishRequest) -> None:
         if not request.media:

@@ -25,6 +25,7 @@ from app.networks.base import (
     MediaItem,
     Metrics,
     Network,
+    OAuthApp,
     PermanentError,
     PublishRequest,
     TransientError,
@@ -103,8 +104,15 @@ class ThreadsAdapter(ContainerAdapter):
     max_characters = MAX_CHARACTERS
     max_media = MEDIA.max_items
 
-    def __init__(self, http: Any, *, api_base: str = THREADS_BASE, **polling: float) -> None:
-        super().__init__(http, api_base=api_base, **polling)
+    def __init__(
+        self,
+        http: Any,
+        *,
+        api_base: str = THREADS_BASE,
+        oauth: OAuthApp | None = None,
+        **polling: float,
+    ) -> None:
+        super().__init__(http, api_base=api_base, oauth=oauth, **polling)
 
     def _text(self, request: PublishRequest) -> str:
         """The text to send: a separate link goes at the end of a post with media

@@ -29,8 +29,9 @@ Manager = Annotated[Member, Depends(Authorize(Action.channels_manage))]
 async def start(
     network: Network, member: Manager, db: SessionDep, settings: SettingsDep
 ) -> OAuthStartRead:
-    """Start connecting an account (X, LinkedIn): send the browser to ``authorize_url``;
-    the network sends it back to Almanac, which creates the channel."""
+    """Start connecting an account (X, LinkedIn, Facebook, Instagram, Threads): send the
+    browser to ``authorize_url``; the network sends it back to Almanac, which creates the
+    channel (for Facebook and Instagram, one per Page or linked account granted)."""
     started = await service.start_connect(
         db,
         workspace_id=member.workspace.id,

@@ -9,6 +9,10 @@ network call, trades the code and the verifier for tokens, and stores them seale
 a new channel, or on the workspace's existing channel of the same account (a
 reconnect). The person must still be allowed to manage channels.
 
+Facebook, Instagram and Threads sign in through Meta (app.oauth.meta): the same state
+rules, no PKCE (Meta's web flows do not use it), and one sign-in may connect several
+accounts (every Page the person granted, or every Instagram account linked to them).
+
 Binding the state to the person who started it is what stops a forged callback: a
 consent URL sent to someone else cannot connect their account to the sender's
 workspace.
@@ -47,13 +51,30 @@ from app.networks.base import (
     OAuthApp,
     PermanentError,
 )
+from app.oauth import meta
 from app.oauth.tokens import TokenGrant, token_request
 from app.settings import Settings
 
 # Networks connected through this flow, with the label people know them by.
-OAUTH_NETWORKS: dict[Network, str] = {Network.x: "X", Network.linkedin: "LinkedIn"}
+OAUTH_NETWORKS: dict[Network, str] = {
+    Network.x: "X",
+    Network.linkedin: "LinkedIn",
+    Network.facebook: "Facebook",
+    Network.instagram: "Instagram",
+    Network.threads: "Threads",
+}
+# The authorization code + PKCE networks (the others sign in through Meta, app.oauth.meta).
+PKCE_NETWORKS = (Network.x, Network.linkedin)
 # X takes a confidential client's secret by HTTP Basic; LinkedIn in the form body.
 CLIENT_AUTH: dict[Network, str] = {Network.x: "basic", Network.linkedin: "body"}
+# The settings naming each network's app (its id, then its secret).
+APP_SETTINGS: dict[Network, tuple[str, str]] = {
+    Network.x: ("ALMANAC_X_CLIENT_ID", "ALMANAC_X_CLIENT_SECRET"),
+    Network.linkedin: ("ALMANAC_LINKEDIN_CLIENT_ID", "ALMANAC_LINKEDIN_CLIENT_SECRET"),
+    Network.facebook: ("ALMANAC_META_APP_ID", "ALMANAC_META_APP_SECRET"),
+    Network.instagram: ("ALMANAC_META_APP_ID", "ALMANAC_META_APP_SECRET"),
+    Network.threads: ("ALMANAC_THREADS_APP_ID", "ALMANAC_THREADS_APP_SECRET"),
+}
 # Used and expired states are kept this long, so a replayed callback is told why.
 KEEP_STATES = timedelta(days=1)
 
@@ -70,9 +91,10 @@ class Unavailable(AppError):
 
 
 def oauth_apps(settings: Settings) -> dict[Network, OAuthApp]:
-    """The OAuth application of each network, from the ``ALMANAC_<NETWORK>_*`` settings."""
+    """The OAuth application of each network, from the ``ALMANAC_<NETWORK>_*`` settings
+    (Facebook and Instagram share the Meta app, ``ALMANAC_META_*``)."""
     apps = {}
-    for network in OAUTH_NETWORKS:
+    for network in PKCE_NETWORKS:
         name = network.value
         apps[network] = OAuthApp(
             client_id=getattr(settings, f"{name}_client_id"),
@@ -83,6 +105,29 @@ def oauth_apps(settings: Settings) -> dict[Network, OAuthApp]:
             scopes=tuple(getattr(settings, f"{name}_scopes").split()),
             client_auth=CLIENT_AUTH[network],
         )
+    graph = settings.meta_graph_base.rstrip("/")
+    for network, scopes in (
+        (Network.facebook, settings.meta_facebook_scopes),
+        (Network.instagram, settings.meta_instagram_scopes),
+    ):
+        apps[network] = OAuthApp(
+            client_id=settings.meta_app_id,
+            client_secret=settings.meta_app_secret,
+            authorize_url=settings.meta_dialog_url,
+            token_url=f"{graph}/{meta.GRAPH_VERSION}/oauth/access_token",
+            api_base=graph,
+            scopes=tuple(scopes.split()),
+            client_auth="body",
+        )
+    apps[Network.threads] = OAuthApp(
+        client_id=settings.threads_app_id,
+        client_secret=settings.threads_app_secret,
+        authorize_url=settings.threads_authorize_url,
+        token_url=settings.threads_token_url,
+        api_base=settings.threads_api_base,
+        scopes=tuple(settings.threads_scopes.split()),
+        client_auth="body",
+    )
     return apps
 
 
@@ -104,11 +149,13 @@ def _configured_app(settings: Settings, network: Network) -> OAuthApp:
             errors=[{"field": "network", "network": network.value, "message": "no OAuth connect"}],
         )
     app = oauth_apps(settings)[network]
-    if not app.client_id or not app.authorize_url or not app.token_url:
-        prefix = f"ALMANAC_{network.value.upper()}_"
+    # Meta's logins are confidential clients only: without the secret, no token.
+    secret_needed = network not in PKCE_NETWORKS and not app.client_secret
+    if not app.client_id or not app.authorize_url or not app.token_url or secret_needed:
+        id_setting, secret_setting = APP_SETTINGS[network]
         raise Invalid(
             f"Connecting {OAUTH_NETWORKS[network]} accounts is not set up on this server: "
-            f"the operator must set {prefix}CLIENT_ID (and {prefix}CLIENT_SECRET).",
+            f"the operator must set {id_setting} (and {secret_setting}).",
             errors=[{"field": "network", "network": network.value, "message": "not configured"}],
         )
     return app
@@ -166,18 +213,21 @@ async def start_connect(
         )
     )
     await db.flush()
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": callback,
-            "scope": " ".join(app.scopes),
-            "state": state,
-            "code_challenge": code_challenge(verifier),
-            "code_challenge_method": "S256",
-        },
-        quote_via=quote,
-    )
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": callback,
+        "scope": " ".join(app.scopes),
+        "state": state,
+    }
+    if network in PKCE_NETWORKS:
+        params["code_challenge"] = code_challenge(verifier)
+        params["code_challenge_method"] = "S256"
+    else:
+        # Meta's dialogs document comma-separated scopes, and no PKCE (app.oauth.meta):
+        # the verifier stored above is then never sent.
+        params["scope"] = ",".join(app.scopes)
+    query = urlencode(params, quote_via=quote)
     joiner = "&" if "?" in app.authorize_url else "?"
     return Started(authorize_url=f"{app.authorize_url}{joiner}{query}", expires_at=expires_at)
 
@@ -193,6 +243,9 @@ class Connected:
     workspace_id: uuid.UUID
     channel_id: uuid.UUID | None = None
     declined: bool = False
+    # Every channel connected (a Meta sign-in may connect several); ``channel_id`` is
+    # the first, the one the page shows.
+    channel_ids: tuple[uuid.UUID, ...] = ()
 
     @property
     def location(self) -> str:
@@ -265,27 +318,75 @@ async def complete_connect(
     if error or not code:
         return Connected(workspace_id, declined=True)
 
-    label = OAUTH_NETWORKS[network]
-    prefix = f"ALMANAC_{network.value.upper()}_"
     try:
-        grant = await token_request(
-            adapters.http,
-            app,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": callback,
-                "code_verifier": verifier,
-            },
-            network=label,
-            settings_prefix=prefix,
+        accounts = await _accounts(
+            adapters.http, app, network=network, code=code, callback=callback, verifier=verifier
         )
     except (CredentialsExpiredError, PermanentError) as exc:
         raise Invalid(f"{exc.message}. Nothing was connected; start again.") from None
     except NetworkError as exc:
         raise Unavailable(f"{exc.message}. Nothing was connected; start again.") from None
+    if not accounts:
+        raise Invalid(meta.nothing_granted(network))
 
-    credentials = _credentials(grant)
+    connected = []
+    for account in accounts:
+        channel = await _connect_account(
+            db,
+            account,
+            workspace_id=workspace_id,
+            adapters=adapters,
+            box=box,
+            user=user,
+            request=request,
+        )
+        connected.append(channel.id)
+    return Connected(workspace_id, channel_id=connected[0], channel_ids=tuple(connected))
+
+
+async def _accounts(
+    http: httpx.AsyncClient,
+    app: OAuthApp,
+    *,
+    network: Network,
+    code: str,
+    callback: str,
+    verifier: str,
+) -> list[meta.Account]:
+    """The accounts this sign-in grants, with their credentials."""
+    if network is Network.threads:
+        return await meta.threads_accounts(http, app, code=code, redirect_uri=callback)
+    if network not in PKCE_NETWORKS:
+        return await meta.page_accounts(
+            http, app, network=network, code=code, redirect_uri=callback
+        )
+    grant = await token_request(
+        http,
+        app,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": callback,
+            "code_verifier": verifier,
+        },
+        network=OAUTH_NETWORKS[network],
+        settings_prefix=f"ALMANAC_{network.value.upper()}_",
+    )
+    return [meta.Account(network, _credentials(grant), grant.expires_at)]
+
+
+async def _connect_account(
+    db: AsyncSession,
+    found: meta.Account,
+    *,
+    workspace_id: uuid.UUID,
+    adapters: AdapterContext,
+    box: CredentialBox,
+    user: User,
+    request: Request | None,
+) -> Channel:
+    """Verify one account and store its credentials on its channel (new or reconnected)."""
+    network, credentials = found.network, found.credentials
     account: AccountInfo | None = None
     problem: tuple[ChannelStatus, str] | None = None
     try:
@@ -306,10 +407,11 @@ async def complete_connect(
         box=box,
         user=user,
         request=request,
+        fallback_name=found.name,
     )
     now = utcnow()
     channel.credentials_encrypted = box.seal(credentials)
-    channel.token_expires_at = grant.expires_at
+    channel.token_expires_at = found.expires_at
     channel.last_refresh_at = now
     channel.refresh_failures = 0
     channel.refresh_lease_until = None
@@ -322,7 +424,7 @@ async def complete_connect(
         assert problem is not None
         channel.status, channel.status_message = problem
     await db.flush()
-    return Connected(workspace_id, channel_id=channel.id)
+    return channel
 
 
 def _credentials(grant: TokenGrant) -> dict[str, Any]:
@@ -342,6 +444,7 @@ async def _channel_for(
     box: CredentialBox,
     user: User,
     request: Request | None,
+    fallback_name: str = "",
 ) -> Channel:
     """The workspace's channel of this account (reconnecting it), or a new one."""
     if account is not None:
@@ -369,7 +472,7 @@ async def _channel_for(
             return existing
     label = OAUTH_NETWORKS[network]
     if account is None:
-        name = f"{label} account"
+        name = fallback_name or f"{label} account"
     elif network is Network.x:
         name = f"{label} @{account.handle}"
     else:

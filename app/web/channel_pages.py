@@ -2,9 +2,10 @@
 
 The connect form is driven by :data:`CREDENTIAL_FIELDS`: per network, the credential
 keys its adapter reads (``app/networks/<network>.py``). The form posts to the JSON
-API, which seals the credentials; this page never shows a stored value. X and
-LinkedIn connect through OAuth instead: their button starts the flow
-(``POST .../channels/oauth/{network}/start``) and follows the consent URL.
+API, which seals the credentials; this page never shows a stored value. X, LinkedIn,
+Facebook, Instagram and Threads also connect through OAuth (``OAUTH_NETWORKS``): their
+button starts the flow (``POST .../channels/oauth/{network}/start``) and follows the
+consent URL; the Meta networks keep their form for a token made by hand.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ class CredentialField:
 
 
 # Per network, exactly the credential keys its adapter reads (the module docstrings of
-# app/networks/<network>.py). X and LinkedIn connect through OAuth (OAUTH_NETWORKS):
-# no form, a "Connect with …" button. Networks without an adapter are not offered.
+# app/networks/<network>.py). X and LinkedIn connect through OAuth only (OAUTH_NETWORKS):
+# no form, a "Connect with …" button; Facebook, Instagram and Threads have both.
+# Networks without an adapter are not offered.
 CREDENTIAL_FIELDS: dict[str, list[CredentialField]] = {
     "mastodon": [
         CredentialField(

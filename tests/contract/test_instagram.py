@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from app.networks.base import (
+    CredentialsExpiredError,
     LookupUnsupported,
     MediaItem,
     PermanentError,
     PublishRequest,
     RateLimitedError,
+    RefreshableAdapter,
+    RefreshUnsupported,
     TransientError,
 )
 from app.networks.instagram import InstagramAdapter
@@ -256,3 +261,33 @@ async def test_missing_credential_is_named(adapter: InstagramAdapter) -> None:
     with pytest.raises(PermanentError, match="'ig_user_id'") as refused:
         await adapter.verify({"access_token": instagram.TOKEN})
     assert instagram.TOKEN not in refused.value.message
+
+
+async def test_refresh_exchanges_the_long_lived_user_token_with_the_meta_app(
+    platform: instagram.InstagramPlatform, adapter: InstagramAdapter
+) -> None:
+    assert isinstance(adapter, RefreshableAdapter)
+    renewed, expires_at = await adapter.refresh_credentials(dict(CREDENTIALS))
+    assert renewed["access_token"] != instagram.TOKEN
+    assert renewed["ig_user_id"] == CREDENTIALS["ig_user_id"]
+    assert expires_at is not None
+    assert abs(expires_at - (datetime.now(UTC) + timedelta(days=60))) < timedelta(hours=1)
+    [form] = platform.login.token_forms
+    assert form["grant_type"] == "fb_exchange_token"
+    assert form["fb_exchange_token"] == instagram.TOKEN
+    account = await adapter.verify(renewed)  # the new token works
+    assert account.handle == "almanac.coffee"
+    with pytest.raises(CredentialsExpiredError):
+        await adapter.refresh_credentials({**CREDENTIALS, "access_token": "EAAGrevoked"})
+
+
+async def test_refresh_needs_the_meta_app(platform: instagram.InstagramPlatform) -> None:
+    async with adapter_client(platform) as http:
+        without_app = InstagramAdapter(http, api_base=platform.url)
+        with pytest.raises(RefreshUnsupported, match="ALMANAC_META_APP_ID"):
+            await without_app.refresh_credentials(dict(CREDENTIALS))
+        wrong = replace(platform.oauth_app(), client_secret="not-the-secret")
+        with pytest.raises(PermanentError, match="ALMANAC_META_APP_SECRET") as refused:
+            await InstagramAdapter(http, oauth=wrong).refresh_credentials(dict(CREDENTIALS))
+        assert "not-the-secret" not in refused.value.message
+    assert platform.login.long_lived.keys() == {instagram.TOKEN}, "nothing was issued"

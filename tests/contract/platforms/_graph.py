@@ -572,3 +572,84 @@ class ContainerPlatform(GraphPlatform):
         self.publish_calls = 0
         self.likes.clear()
         self.fail_next_container = None
+
+
+# -- Meta's token endpoint (Facebook Login) ------------------------------------------------
+
+META_APP_ID = "1234567890123456"
+META_APP_SECRET = "meta-app-secret-5d2e8b1a7c"
+LONG_LIVED_SECONDS = 5_183_944  # "expires_in" of a long-lived token: about 60 days
+SHORT_LIVED_SECONDS = 5_400
+
+
+class MetaTokens:
+    """``POST /v25.0/oauth/access_token`` as Graph answers it (Facebook Login "Manually
+    Build a Login Flow": code → short-lived user token; "Long-Lived Access Tokens":
+    ``grant_type=fb_exchange_token`` → ``{access_token, token_type, expires_in}``).
+    Codes are single use and bound to the dialog's ``redirect_uri``; the app id and
+    secret are checked (codes 101 and 1 when wrong)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, dict[str, Any]] = {}  # code -> {redirect_uri, grant}
+        self.short_lived: dict[str, Any] = {}  # token -> grant
+        self.long_lived: dict[str, Any] = {}  # token -> grant
+        self.token_forms: list[dict[str, str]] = []
+
+    def issue_code(self, redirect_uri: str, grant: Any) -> str:
+        code = f"AQ{secrets.token_urlsafe(24)}"
+        self.codes[code] = {"redirect_uri": redirect_uri, "grant": grant}
+        return code
+
+    def user_token(self, token: str | None) -> Any:
+        """The grant a live user token stands for (None: not a token Meta issued)."""
+        if token is None:
+            return None
+        return self.long_lived.get(token, self.short_lived.get(token))
+
+    def answer(self, form: dict[str, Any]) -> Response:
+        self.token_forms.append({k: str(v) for k, v in form.items()})
+        if form.get("client_id") != META_APP_ID:
+            return graph_error(
+                400, "Error validating application. Invalid application ID.", code=101
+            )
+        if form.get("client_secret") != META_APP_SECRET:
+            return graph_error(400, "Error validating client secret.", code=1)
+        if form.get("grant_type") == "fb_exchange_token":
+            grant = self.user_token(str(form.get("fb_exchange_token") or ""))
+            if grant is None:
+                return graph_error(
+                    400,
+                    "Error validating access token: Session has expired on Friday, "
+                    "01-May-26 10:00:00 PDT.",
+                    code=190,
+                    subcode=463,
+                )
+            token = f"EAAGlong-{secrets.token_hex(8)}-secret"
+            self.long_lived[token] = grant
+            return JSONResponse(
+                {"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECONDS}
+            )
+        issued = self.codes.pop(str(form.get("code") or ""), None)
+        if issued is None:
+            return graph_error(
+                400, "This authorization code has been used.", code=100, subcode=36009
+            )
+        if form.get("redirect_uri") != issued["redirect_uri"]:
+            return graph_error(
+                400,
+                "Error validating verification code. Please make sure your redirect_uri is "
+                "identical to the one you used in the OAuth dialog request",
+                code=100,
+                subcode=36008,
+            )
+        token = f"EAAGshort-{secrets.token_hex(8)}-secret"
+        self.short_lived[token] = issued["grant"]
+        return JSONResponse(
+            {"access_token": token, "token_type": "bearer", "expires_in": SHORT_LIVED_SECONDS}
+        )
+
+    def reset(self) -> None:
+        self.codes.clear()
+        self.short_lived.clear()
+        self.long_lived.clear()
+        self.token_forms.clear()

@@ -7,6 +7,13 @@ Sources: developers.facebook.com/documentation/pages-api/posts (``/feed`` fields
 ``{"id": "<page_post_id>"}``, ``attached_media=[{media_fbid}]``), Graph "Page Photos"
 reference (``{"id", "post_id"}``), /docs/graph-api/guides/error-handling (the error
 object; 190/463), /docs/graph-api/overview/rate-limiting (80001, BUC type ``pages``).
+
+It also plays Facebook Login for "Connect with Facebook/Instagram": the login dialog
+(``/v25.0/dialog/oauth``, served by www.facebook.com in reality) that sends the browser
+back with a code, Meta's token endpoint (:class:`MetaTokens`), ``/me/accounts`` (Graph
+"User Accounts" reference: each Page with its ``access_token`` and, when asked,
+``instagram_business_account{id,username}``; cursor paging whose ``next`` URL carries
+the token, as Meta's does) and the linked Instagram account's node.
 """
 
 from __future__ import annotations
@@ -16,15 +23,35 @@ import json
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.networks.base import Network
 from app.networks.facebook import FacebookAdapter
 from tests.contract.harness import ContractCase, Fault, PublishedPost
-from tests.contract.platforms._graph import GraphPlatform, Upload, form_of, graph_error, new_id
+from tests.contract.platforms._graph import (
+    META_APP_ID,
+    GraphPlatform,
+    MetaTokens,
+    Upload,
+    form_of,
+    graph_error,
+    new_id,
+)
 
 TOKEN = "EAAGpage-access-token-secret"
 PAGE_ID = "104857600123456"
+SECOND_PAGE_ID = "104857600654321"
+SECOND_TOKEN = "EAAGsecond-page-token-secret"
+IG_USER_ID = "17841405822304914"
+IG_USERNAME = "almanac.coffee"
+PAGES = {
+    PAGE_ID: {"name": "Almanac Coffee", "username": "almanaccoffee", "token": TOKEN},
+    SECOND_PAGE_ID: {
+        "name": "Almanac Roastery",
+        "username": "almanacroastery",
+        "token": SECOND_TOKEN,
+    },
+}
 
 
 class FacebookPlatform(GraphPlatform):
@@ -40,21 +67,75 @@ class FacebookPlatform(GraphPlatform):
         self.photos: dict[str, dict[str, Any]] = {}  # photo id -> {alt, published, bytes}
         self._post_numbers = itertools.count(1)
         self.fail_feed_once = False  # the next /feed call answers a 500
+        # Facebook Login: the Pages the person picks in the dialog (and which of them
+        # has the Instagram account linked), what the dialog was asked, and the tokens.
+        self.login = MetaTokens()
+        self.granted_pages: list[str] = [PAGE_ID, SECOND_PAGE_ID]
+        self.instagram_linked_to: str | None = PAGE_ID
+        self.dialogs: list[dict[str, str]] = []
+        self.accounts_page_size = 1  # /me/accounts entries per answer: makes adapters page
+        self.accounts_tokens: list[str] = []  # the token each /me/accounts call carried
+
+        @self.app.get("/{version}/dialog/oauth")
+        async def dialog(version: str, request: Request) -> Response:
+            query = dict(request.query_params)
+            self.dialogs.append(query)
+            if query.get("client_id") != META_APP_ID or not query.get("redirect_uri"):
+                return Response("Invalid App ID", status_code=400)
+            redirect = query["redirect_uri"]
+            if query.get("response_type", "code") != "code":
+                return Response("Unsupported response_type", status_code=400)
+            code = self.login.issue_code(redirect, list(self.granted_pages))
+            state = query.get("state", "")
+            # Facebook appends "#_=_" to the redirect.
+            return RedirectResponse(f"{redirect}?code={code}&state={state}#_=_", status_code=302)
+
+        @self.app.post("/{version}/oauth/access_token")
+        async def access_token(version: str, request: Request) -> Response:
+            if version != self.version:
+                return graph_error(400, f"Unknown path components: /{version}", code=2500)
+            return self.login.answer(await form_of(request))
+
+        @self.app.get("/{version}/me/accounts")
+        async def accounts(version: str, request: Request) -> Response:
+            token = self.token_of(request)
+            granted = self.login.user_token(token)
+            if granted is None:
+                return graph_error(
+                    400, "Invalid OAuth access token - Cannot parse access token", code=190
+                )
+            self.accounts_tokens.append(str(token))
+            fields = request.query_params.get("fields", "id,name")
+            start = int(request.query_params.get("after") or 0)
+            chosen = granted[start : start + self.accounts_page_size]
+            data = [self._account_entry(page_id, fields) for page_id in chosen]
+            body: dict[str, Any] = {"data": data}
+            if start + len(chosen) < len(granted):
+                after = str(start + len(chosen))
+                body["paging"] = {
+                    "cursors": {"before": str(start), "after": after},
+                    "next": f"{self.url}/{version}/me/accounts?access_token={token}&after={after}",
+                }
+            return JSONResponse(body)
 
         @self.app.get("/{version}/{object_id}")
         async def read(version: str, object_id: str, request: Request) -> Response:
             if (refused := self._refuse(version, request)) is not None:
                 return refused
             fields = request.query_params.get("fields", "id")
-            if object_id == PAGE_ID:
+            wanted = set(fields.split(",")) | {"id"}
+            if object_id in PAGES:
+                info = PAGES[object_id]
                 page = {
-                    "id": PAGE_ID,
-                    "name": "Almanac Coffee",
-                    "username": "almanaccoffee",
-                    "link": "https://www.facebook.com/almanaccoffee",
+                    "id": object_id,
+                    "name": info["name"],
+                    "username": info["username"],
+                    "link": f"https://www.facebook.com/{info['username']}",
                 }
-                wanted = set(fields.split(",")) | {"id"}
                 return JSONResponse({k: v for k, v in page.items() if k in wanted})
+            if object_id == IG_USER_ID and self.instagram_linked_to is not None:
+                account = {"id": IG_USER_ID, "username": IG_USERNAME, "name": "Almanac Coffee"}
+                return JSONResponse({k: v for k, v in account.items() if k in wanted})
             post = self.posts.get(object_id)
             if post is None or post.deleted:
                 return self.unknown(object_id)
@@ -99,6 +180,30 @@ class FacebookPlatform(GraphPlatform):
                 self.fail_feed_once = False
                 return self.fault_response(Fault.server_error)
             return self.feed(form)
+
+    def _account_entry(self, page_id: str, fields: str) -> dict[str, Any]:
+        info = PAGES[page_id]
+        entry: dict[str, Any] = {
+            "id": page_id,
+            "name": info["name"],
+            "access_token": info["token"],
+            "category": "Coffee Shop",
+            "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"],
+        }
+        if "instagram_business_account" in fields and self.instagram_linked_to == page_id:
+            entry["instagram_business_account"] = {"id": IG_USER_ID, "username": IG_USERNAME}
+        wanted = {f.split("{")[0] for f in fields.split(",")} | {"id"}
+        return {k: v for k, v in entry.items() if k in wanted}
+
+    def auth_error(self, request: Request, form: dict[str, Any] | None = None) -> Response | None:
+        """Page tokens of every Page, and the user tokens Facebook Login issued."""
+        token = self.token_of(request, form)
+        if token is not None and (
+            token in (info["token"] for info in PAGES.values())
+            or self.login.user_token(token) is not None
+        ):
+            return None
+        return super().auth_error(request, form)
 
     def _new_post(self, text: str, media: list[dict[str, Any]], **extra: Any) -> str:
         post_id = f"{PAGE_ID}_{next(self._post_numbers)}{new_id()[-6:]}"
@@ -164,6 +269,11 @@ class FacebookPlatform(GraphPlatform):
         super().reset()
         self.photos.clear()
         self.fail_feed_once = False
+        self.login.reset()
+        self.granted_pages = [PAGE_ID, SECOND_PAGE_ID]
+        self.instagram_linked_to = PAGE_ID
+        self.dialogs.clear()
+        self.accounts_tokens.clear()
 
 
 def make_platform() -> FacebookPlatform:

@@ -18,14 +18,16 @@ from typing import Any
 
 import httpx
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.networks.base import MediaItem, Network
 from app.networks.threads import ThreadsAdapter
 from tests.contract.harness import ContractCase
-from tests.contract.platforms._graph import ContainerPlatform, file_bytes, graph_error
+from tests.contract.platforms._graph import ContainerPlatform, file_bytes, form_of, graph_error
 
 TOKEN = "THQWJ-threads-long-lived-token-secret"
+APP_ID = "9876543210987654"
+APP_SECRET = "threads-app-secret-7f3a9c2e1b"
 
 
 class ThreadsPlatform(ContainerPlatform):
@@ -68,6 +70,73 @@ class ThreadsPlatform(ContainerPlatform):
         # The generic routes were added first; Starlette matches in order, so move the
         # refresh route ahead of "/{version}/{object_id}".
         self.app.router.routes.insert(0, self.app.router.routes.pop())
+
+        # The Threads login (docs/threads/get-started/get-access-tokens-and-permissions):
+        # threads.net/oauth/authorize sends the browser back with a code (and "#_");
+        # POST /oauth/access_token trades it (app id and secret, the same redirect_uri)
+        # for a short-lived token and the user_id; GET /access_token with
+        # grant_type=th_exchange_token and the app secret gives the 60-day token.
+        self.codes: dict[str, str] = {}  # code -> redirect_uri
+        self.short_lived: set[str] = set()
+        self.authorize_queries: list[dict[str, str]] = []
+        self.token_forms: list[dict[str, str]] = []
+
+        @self.app.get("/oauth/authorize")
+        async def authorize(request: Request) -> Response:
+            query = dict(request.query_params)
+            self.authorize_queries.append(query)
+            if query.get("client_id") != APP_ID or not query.get("redirect_uri"):
+                return Response("Invalid client_id", status_code=400)
+            code = f"AQB{secrets.token_urlsafe(24)}"
+            self.codes[code] = query["redirect_uri"]
+            target = f"{query['redirect_uri']}?code={code}&state={query.get('state', '')}#_"
+            return RedirectResponse(target, status_code=302)
+
+        @self.app.post("/oauth/access_token")
+        async def access_token(request: Request) -> Response:
+            form = await form_of(request)
+            self.token_forms.append({k: str(v) for k, v in form.items()})
+            if form.get("client_id") != APP_ID:
+                return graph_error(400, "Error validating application.", code=101)
+            if form.get("client_secret") != APP_SECRET:
+                return graph_error(400, "Error validating client secret.", code=1)
+            if form.get("grant_type") != "authorization_code":
+                return graph_error(400, "Unsupported grant_type", code=100)
+            redirect = self.codes.pop(str(form.get("code") or ""), None)
+            if redirect is None:
+                return graph_error(
+                    400, "This authorization code has been used.", code=100, subcode=36009
+                )
+            if form.get("redirect_uri") != redirect:
+                return graph_error(400, "Error validating verification code.", code=100)
+            token = f"THQshort-{secrets.token_hex(8)}-secret"
+            self.short_lived.add(token)
+            return JSONResponse({"access_token": token, "user_id": int(self.account_id)})
+
+        @self.app.get("/access_token")
+        async def exchange(request: Request) -> Response:
+            self.token_forms.append(dict(request.query_params))
+            if request.query_params.get("grant_type") != "th_exchange_token":
+                return graph_error(400, "Unsupported grant_type", code=100)
+            if request.query_params.get("client_secret") != APP_SECRET:
+                return graph_error(400, "Error validating client secret.", code=1)
+            if self.token_of(request) not in self.short_lived:
+                return graph_error(400, "Invalid OAuth access token.", code=190)
+            token = f"THQWJ-long-{secrets.token_hex(8)}-secret"
+            self.extra_tokens.add(token)
+            return JSONResponse(
+                {"access_token": token, "token_type": "bearer", "expires_in": 5_183_944}
+            )
+
+        for _ in range(3):  # ahead of the generic routes, like the refresh route
+            self.app.router.routes.insert(0, self.app.router.routes.pop())
+
+    def reset(self) -> None:
+        super().reset()
+        self.codes.clear()
+        self.short_lived.clear()
+        self.authorize_queries.clear()
+        self.token_forms.clear()
 
     def delete_object(self, object_id: str) -> Response:
         post = self.posts.get(object_id)
