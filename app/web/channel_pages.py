@@ -239,6 +239,11 @@ class OAuthConnect:
     name: str
     start_url: str
 
+    @property
+    def signs_in_with(self) -> str:
+        """Whose sign-in page the person sees: Instagram accounts connect through Facebook."""
+        return "Facebook" if self.network == "instagram" else self.name
+
 
 @dataclass(frozen=True)
 class ChannelRow:
