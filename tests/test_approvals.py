@@ -508,3 +508,54 @@ async def test_paused_workspaces_wait_instead_of_missing(
     await set_policy(database, team, lateness_limit_minutes=60)
     async with session_scope(database.write_session) as session:
         assert len(await mark_missed(session, now=datetime.now(UTC))) == 1
+
+
+async def test_retries_stop_at_the_lateness_limit_and_parked_deliveries_wait(
+    client: httpx.AsyncClient, team: Team, database: Database
+) -> None:
+    x, mastodon = await two_channels(database, team)
+    post = await new_post(client, team, [x, mastodon])
+    post = await step(client, team, post, "submit", Role.editor)
+    post = await step(client, team, post, "approve", Role.reviewer)
+    await _due_two_hours_ago(database, post["id"])
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+    async with session_scope(database.write_session) as session:
+        # X was tried once and waits for a retry; Mastodon was parked by a resume.
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.post_id == uuid.UUID(post["id"]), Delivery.channel_id == x)
+            .values(status=DeliveryStatus.retrying, attempts=1)
+        )
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.post_id == uuid.UUID(post["id"]), Delivery.channel_id == mastodon)
+            .values(next_attempt_at=far)
+        )
+    async with session_scope(database.write_session) as session:
+        closed = await mark_missed(session, now=datetime.now(UTC))
+    assert len(closed) == 1
+    async with database.read_session() as session:
+        rows = dict((await session.execute(select(Delivery.channel_id, Delivery.status))).all())
+    assert rows == {x: DeliveryStatus.failed, mastodon: DeliveryStatus.pending}
+    assert team.user_ids[Role.editor] in await notified(database, Event.publish_failed)
+
+
+async def test_a_post_missed_on_several_channels_is_one_notification(
+    client: httpx.AsyncClient, team: Team, database: Database
+) -> None:
+    x, mastodon = await two_channels(database, team)
+    post = await new_post(client, team, [x, mastodon])
+    await step(client, team, post, "submit", Role.editor)
+    await _due_two_hours_ago(database, post["id"])
+    async with session_scope(database.write_session) as session:
+        assert len(await mark_missed(session, now=datetime.now(UTC))) == 2
+    async with database.read_session() as session:
+        texts = list(
+            await session.scalars(
+                select(Notification.text).where(
+                    Notification.event == Event.missed,
+                    Notification.user_id == team.user_ids[Role.editor],
+                )
+            )
+        )
+    assert len(texts) == 1 and "(x)" in texts[0] and "(mastodon)" in texts[0]

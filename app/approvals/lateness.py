@@ -1,88 +1,143 @@
-"""Missed deliveries: the one rule of DESIGN.md's "Late, paused, missed", editorial half.
+"""Late deliveries: the one rule of DESIGN.md's "Late, paused, missed".
 
-A delivery of a submitted post (in review, changes requested or approved) that has
-not had its first claim by due time + the workspace's lateness limit becomes
-``missed``, and the post's author and reviewers are notified. Paused workspaces and
-channels are exempt: their deliveries wait, however late, for a decision on resume.
-A draft that was never submitted only shows as overdue in the calendar, quietly.
+Past due time + the workspace's lateness limit, nothing of a post goes out:
 
-The scheduler's dispatch calls :func:`mark_missed` before each claim.
+- a delivery of a submitted post (in review, changes requested or approved) that
+  never had its first claim becomes ``missed``;
+- one that was tried and is waiting for another attempt (``retrying``, or back in
+  ``pending`` after its channel expired) becomes ``failed``: retries stop there.
+
+Either way the post's author and reviewers are notified, once per post. Paused
+workspaces and channels are exempt, and so are deliveries parked by a resume
+(their ``next_attempt_at`` lies in the far future until a person decides): they
+wait, however late. A draft that was never submitted only shows as overdue in the
+calendar, quietly.
+
+The scheduler's dispatch calls :func:`mark_missed` before it claims.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Channel, Delivery, DeliveryStatus, Post, PostStatus, Workspace
-from app.notifications.service import Event, notify, post_people
+from app.models.notification import Event
+from app.notifications.service import notify, post_people
 
 SUBMITTED = (PostStatus.in_review, PostStatus.changes_requested, PostStatus.approved)
 
 
-async def mark_missed(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
-    """Mark every delivery past its lateness limit ``missed``; returns their ids.
+@dataclass(frozen=True, slots=True)
+class _Late:
+    status: DeliveryStatus
+    event: Event
+    waiting: object  # the SQL condition of the deliveries this rule closes
+    reason: str
 
-    One query per distinct lateness limit (workspaces share a handful), each a range
-    on the claim index (``next_attempt_at`` equals ``due_at`` before a first claim).
+
+_RULES = (
+    _Late(
+        DeliveryStatus.missed,
+        Event.missed,
+        and_(Delivery.status == DeliveryStatus.pending, Delivery.attempts == 0),
+        "Not sent within the lateness limit ({minutes} min after its time).",
+    ),
+    _Late(
+        DeliveryStatus.failed,
+        Event.publish_failed,
+        or_(
+            Delivery.status == DeliveryStatus.retrying,
+            and_(Delivery.status == DeliveryStatus.pending, Delivery.attempts > 0),
+        ),
+        "Retries stopped at the lateness limit ({minutes} min after its time).",
+    ),
+)
+
+
+async def mark_missed(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
+    """Close every delivery past its lateness limit (``missed`` or ``failed``, see
+    the module docstring); returns their ids.
+
+    One UPDATE per rule and distinct lateness limit (workspaces share a handful), each
+    a range on the claim index (``next_attempt_at``).
     """
     limits = (await session.scalars(select(Workspace.lateness_limit_minutes).distinct())).all()
-    missed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
+    closed: dict[tuple[uuid.UUID, Event], list[uuid.UUID]] = defaultdict(list)
+    ids: list[uuid.UUID] = []
     for minutes in limits:
         cutoff = now - timedelta(minutes=minutes)
-        candidates = (
-            select(Delivery.id)
-            .join(Post, Post.id == Delivery.post_id)
-            .join(Workspace, Workspace.id == Delivery.workspace_id)
-            .join(Channel, Channel.id == Delivery.channel_id)
-            .where(
-                Delivery.status == DeliveryStatus.pending,
-                Delivery.attempts == 0,
-                Delivery.next_attempt_at < cutoff,
-                Delivery.due_at < cutoff,
-                Post.status.in_(SUBMITTED),
-                Workspace.lateness_limit_minutes == minutes,
-                Workspace.paused.is_(False),
-                Channel.paused.is_(False),
+        for rule in _RULES:
+            candidates = (
+                select(Delivery.id)
+                .join(Post, Post.id == Delivery.post_id)
+                .join(Workspace, Workspace.id == Delivery.workspace_id)
+                .join(Channel, Channel.id == Delivery.channel_id)
+                .where(
+                    rule.waiting,
+                    Delivery.next_attempt_at < cutoff,
+                    Delivery.due_at < cutoff,
+                    Post.status.in_(SUBMITTED),
+                    Workspace.lateness_limit_minutes == minutes,
+                    Workspace.paused.is_(False),
+                    Channel.paused.is_(False),
+                )
             )
-        )
-        rows = await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(candidates), Delivery.status == DeliveryStatus.pending)
-            .values(
-                status=DeliveryStatus.missed,
-                last_error=f"Not sent within the lateness limit ({minutes} min after its time).",
-                updated_at=now,
+            rows = await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(candidates), rule.waiting)
+                .values(
+                    status=rule.status,
+                    last_error=rule.reason.format(minutes=minutes),
+                    updated_at=now,
+                )
+                .returning(Delivery.id, Delivery.post_id)
+                .execution_options(synchronize_session=False)
             )
-            .returning(Delivery.id, Delivery.post_id, Delivery.channel_id)
-            .execution_options(synchronize_session=False)
-        )
-        missed.extend((row.id, row.post_id, row.channel_id) for row in rows)
-    await _notify_missed(session, missed)
-    return [delivery_id for delivery_id, _, _ in missed]
+            for delivery_id, post_id in rows:
+                closed[(post_id, rule.event)].append(delivery_id)
+                ids.append(delivery_id)
+    await _notify(session, closed)
+    return ids
 
 
-async def _notify_missed(
-    session: AsyncSession, missed: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
+async def _notify(
+    session: AsyncSession, closed: dict[tuple[uuid.UUID, Event], list[uuid.UUID]]
 ) -> None:
-    for delivery_id, post_id, channel_id in missed:
-        post = await session.get(Post, post_id)
-        channel = await session.get(Channel, channel_id)
-        if post is None or channel is None:
-            continue
+    """One notification per post and outcome, naming its channels (posts and channels
+    loaded in one query each, whatever the number of deliveries)."""
+    if not closed:
+        return
+    post_ids = {post_id for post_id, _ in closed}
+    delivery_ids = [d for ids in closed.values() for d in ids]
+    posts = {p.id: p for p in await session.scalars(select(Post).where(Post.id.in_(post_ids)))}
+    channel_rows = await session.execute(
+        select(Delivery.id, Channel.name, Channel.network)
+        .join(Channel, Channel.id == Delivery.channel_id)
+        .where(Delivery.id.in_(delivery_ids))
+    )
+    channel_of = {row.id: f"{row.name} ({row.network.value})" for row in channel_rows}
+    for (post_id, event), deliveries in closed.items():
+        post = posts[post_id]
+        names = ", ".join(sorted(channel_of[d] for d in deliveries))
+        text = (
+            f"“{post.title}” missed its slot on {names}: it was not approved or could not "
+            "be sent in time, and will not go out late."
+            if event is Event.missed
+            else f"“{post.title}” failed on {names}: retries stopped at the lateness limit."
+        )
         await notify(
             session,
             workspace_id=post.workspace_id,
-            event=Event.missed,
-            text=(
-                f"“{post.title}” missed its slot on {channel.name} ({channel.network.value}): "
-                "it was not approved or could not be sent in time, and will not go out late."
-            ),
+            event=event,
+            text=text,
             recipients=await post_people(session, post),
             post_id=post.id,
-            delivery_id=delivery_id,
-            channel_id=channel_id,
+            delivery_id=deliveries[0] if len(deliveries) == 1 else None,
+            data={"deliveries": [str(d) for d in deliveries]},
         )

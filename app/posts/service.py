@@ -35,6 +35,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.deps import Member
+from app.deliveries.wake import wake_dispatch
 from app.errors import AppError, Conflict, Invalid, NotFound, PreconditionFailed
 from app.models import (
     Channel,
@@ -659,6 +660,8 @@ async def save(
         raise stale(current or 0, expected) from None
     await sync_deliveries(db, post)
     await approvals.announce_content_change(db, member, post, approval_change)
+    if time_changed and post.status is PostStatus.approved:
+        await wake_dispatch(db)  # moved earlier, perhaps to minutes from now
     after_snapshot["status"] = post.status.value
 
     revision = Revision(
@@ -905,6 +908,7 @@ async def to_read(
                 else [MediaRef.model_validate(item) for item in v.media],
                 link=v.link,
                 local_at=v.local_at,
+                fold=v.fold,
                 due_at=v.due_at,
                 effective_text=post.body if v.text is None else v.text,
                 content_hash=v.content_hash,
