@@ -68,7 +68,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from app.networks.webhook import sign  # noqa: E402
+from app.notifications.webhooks import sign  # noqa: E402
 
 CHANNELS = 100
 SECRET = "bench-webhook-secret"
@@ -94,7 +94,7 @@ def webhook_request(index: int, delivery: str, channel: int) -> tuple[str, bytes
         "Content-Type": "application/json",
         "Idempotency-Key": delivery,
         "Almanac-Event": "post.published",
-        "Almanac-Signature": sign(SECRET, int(time.time()), body),
+        "Almanac-Signature": sign(SECRET, body, int(time.time())),
     }
     return f"/hook/{channel}", body, headers
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,11 @@ def new_process_id() -> str:
 class SchedulerRuntime:
     settings: Settings
     database: Database
+    # The process's first client: notifications, token refresh, metrics, the reaper.
     http: httpx.AsyncClient
+    # The publishing clients (``http`` alone when empty); a delivery's channel picks one
+    # (see :meth:`client_for` and ``scheduler.main.publishing_clients``).
+    publishing: tuple[httpx.AsyncClient, ...] = ()
     process_id: str = field(default_factory=new_process_id)
     started_at: datetime = field(default_factory=utcnow)
     # Set by build_scheduler: the dispatch job is re-timed after each tick and woken.
@@ -44,6 +49,10 @@ class SchedulerRuntime:
     rerun_dispatch: bool = False
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
+    # Adapter contexts per client, made once (the OAuth applications read once).
+    _contexts: dict[int, tuple[Settings, AdapterContext]] = field(default_factory=dict, repr=False)
+    # Set by scheduler.publisher on first use: the batch writer of published outcomes.
+    outcomes: Any = None
 
     @property
     def free_slots(self) -> int:
@@ -51,8 +60,27 @@ class SchedulerRuntime:
 
     @property
     def adapter_context(self) -> AdapterContext:
-        """Adapters on this process's one client, with the configured OAuth applications."""
-        return oauth_adapter_context(self.settings, self.http, self.database.write_session)
+        """Adapters on this process's first client, with the configured OAuth applications."""
+        return self._context(self.http)
+
+    def client_for(self, channel_id: uuid.UUID) -> httpx.AsyncClient:
+        """The publishing client of a channel: the same one for the process's life, so
+        its connections to that host are reused."""
+        if not self.publishing:
+            return self.http
+        return self.publishing[channel_id.int % len(self.publishing)]
+
+    def adapter_context_for(self, channel_id: uuid.UUID) -> AdapterContext:
+        """Adapters for a delivery of this channel, on the channel's publishing client."""
+        return self._context(self.client_for(channel_id))
+
+    def _context(self, client: httpx.AsyncClient) -> AdapterContext:
+        made = self._contexts.get(id(client))
+        if made is not None and made[0] is self.settings and made[1].http is client:
+            return made[1]
+        context = oauth_adapter_context(self.settings, client, self.database.write_session)
+        self._contexts[id(client)] = (self.settings, context)
+        return context
 
     def schedule_dispatch(self, at: datetime) -> None:
         if self.scheduler is None or self.scheduler.get_job(DISPATCH_JOB) is None:

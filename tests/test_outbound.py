@@ -232,6 +232,31 @@ async def test_resolution_uses_getaddrinfo(monkeypatch: pytest.MonkeyPatch) -> N
         await outbound.resolve("typo.example", 443)
 
 
+async def test_literal_addresses_skip_getaddrinfo_but_not_the_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    real = asyncio.get_running_loop().getaddrinfo
+
+    async def counting(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", counting)
+    assert await outbound.resolve("93.184.216.34", 443) == ["93.184.216.34"]
+    assert await outbound.resolve("::FFFF:5DB8:D822", 443) == ["::ffff:5db8:d822"]
+    assert asked == []
+    with pytest.raises(DestinationRefused, match="loopback"):
+        await check_public_url("http://127.0.0.1:8080/hook", allow_private=False)
+    with pytest.raises(DestinationRefused, match="loopback"):
+        await check_public_url("http://[::ffff:127.0.0.1]/hook", allow_private=False)
+    assert asked == []
+    # What only getaddrinfo reads as an address still goes through it (and is checked).
+    with pytest.raises(DestinationRefused, match="loopback"):
+        await check_public_url("http://127.1/hook", allow_private=False)
+    assert asked == ["127.1"]
+
+
 @pytest.mark.parametrize(
     ("address", "refused"),
     [

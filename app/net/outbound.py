@@ -106,6 +106,11 @@ def _embedded(reason: str | None) -> str | None:
 
 async def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (a literal address resolves to itself)."""
+    literal = _literal(host)
+    if literal is not None:
+        # No DNS to ask (and no thread hop for getaddrinfo on every request); the
+        # caller's address checks apply to it all the same.
+        return [literal]
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -120,6 +125,18 @@ async def resolve(host: str, port: int) -> list[str]:
     if not addresses:
         raise HostNotFound(f"The host {host} could not be found (no DNS answer).")
     return addresses
+
+
+def _literal(host: str) -> str | None:
+    """``host`` as an address when it is written as one exactly (``93.184.216.34``,
+    ``::1``); None for names and for what only getaddrinfo reads as an address
+    (``127.1``, ``0x7f.1``) or an IPv6 scope (``fe80::1%eth0``): those are resolved."""
+    if "%" in host:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def _refused(host: str, address: str, reason: str) -> DestinationRefused:

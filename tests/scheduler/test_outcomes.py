@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from app.db import Database
-from app.models import AttemptOutcome, ChannelStatus, DeliveryStatus, utcnow
+from app.models import AttemptOutcome, ChannelStatus, Delivery, DeliveryStatus, utcnow
+from app.networks.base import PublishResult
 from app.posts.content import content_hash, effective_content
 from scheduler import publisher
 from scheduler.dispatch import claim
@@ -87,17 +91,16 @@ async def test_transient_stops_at_the_lateness_limit(
     runtime: SchedulerRuntime, database: Database
 ) -> None:
     world = await make_world(database, credentials={"simulate": "transient"})
-    # A retry due past its due time + the 60-minute lateness limit: no further retry.
-    delivery = await approved_delivery(
+    # A retry already past its due time + the 60-minute limit is closed before any claim.
+    late = await approved_delivery(
         database,
         world,
         due_at=utcnow() - timedelta(minutes=61),
         status=DeliveryStatus.retrying,
         attempts=1,
     )
-    await _claim_and_publish(runtime)
-
-    row = await get_delivery(database, delivery.id)
+    assert await claim(runtime, 10) == []
+    row = await get_delivery(database, late.id)
     assert row.status is DeliveryStatus.failed
     assert "lateness limit" in (row.last_error or "")
 
@@ -189,3 +192,49 @@ async def _wait_until_due(at) -> None:  # type: ignore[no-untyped-def]
     delay = (at - utcnow()).total_seconds()
     if delay > 0:
         await asyncio.sleep(delay + 0.01)
+
+
+async def test_published_outcomes_are_written_together_and_a_lost_lease_changes_nothing(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    """Successes finishing together share one transaction (``PublishedBatch``); in it,
+    each row is still guarded by its own lease: one the reaper re-queued is written as
+    published (the post is out), one another process now holds is left alone."""
+    world = await make_world(database)
+    deliveries = [await approved_delivery(database, world) for _ in range(4)]
+    jobs = {job.delivery_id: job for job in await claim(runtime, 10)}
+    assert set(jobs) == {d.id for d in deliveries}
+    requeued, taken, *kept = deliveries
+    async with database.write_session() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == requeued.id)
+            .values(status=DeliveryStatus.retrying, lease_owner=None, lease_expires_at=None)
+        )
+        await session.execute(
+            update(Delivery).where(Delivery.id == taken.id).values(lease_owner="other:1:x")
+        )
+        await session.commit()
+
+    await asyncio.gather(
+        *(
+            publisher.finish_published(
+                runtime, job, PublishResult(external_id=f"x-{i}", url=f"https://p/{i}")
+            )
+            for i, job in enumerate(jobs.values())
+        )
+    )
+
+    external = {job.delivery_id: f"x-{i}" for i, job in enumerate(jobs.values())}
+    for delivery in [requeued, *kept]:
+        row = await get_delivery(database, delivery.id)
+        assert row.status is DeliveryStatus.published
+        assert row.external_id == external[delivery.id]
+        assert row.lease_owner is None and row.checkpoint == {}
+        assert row.published_content_hash == jobs[delivery.id].content_hash
+    other = await get_delivery(database, taken.id)
+    assert other.status is DeliveryStatus.sending and other.lease_owner == "other:1:x"
+    assert other.external_id is None
+    for delivery in deliveries:
+        [attempt] = await attempts_of(database, delivery.id)
+        assert attempt.outcome is AttemptOutcome.published and attempt.finished_at is not None
