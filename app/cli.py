@@ -271,11 +271,12 @@ def user_create(
 
 @cli.command("rotate-key")
 def rotate_key() -> None:
-    """Re-encrypt every channel's credentials with the current (first) key of
-    ALMANAC_ENCRYPTION_KEYS, so older keys can then be removed."""
-    from app.channels.service import Rotation, rotate_credentials
+    """Re-encrypt every stored secret (channel credentials, webhook URLs and signing
+    secrets) with the current (first) key of ALMANAC_ENCRYPTION_KEYS, so older keys
+    can then be removed."""
     from app.crypto import CredentialBox
     from app.db import Database, create_engine, session_scope
+    from app.rotation import Rotation, rotate_keys
 
     settings = _settings()
 
@@ -283,29 +284,29 @@ def rotate_key() -> None:
         await check_database(settings)
         database = Database(create_engine(settings.database))
         try:
-            # One transaction: every channel is re-encrypted, or none is.
+            # One transaction: every secret is re-encrypted, or none is.
             async with session_scope(database.write_session) as session:
-                return await rotate_credentials(session, CredentialBox(settings.encryption_keys))
+                return await rotate_keys(session, CredentialBox(settings.encryption_keys))
         finally:
             await database.dispose()
 
     result = _run_async(_rotate())
     if result.unreadable:
-        for channel_id, name in result.unreadable:
+        for kind, row_id, name in result.unreadable:
             err.print(
-                f"almanac: channel {channel_id} ({name}): no key in ALMANAC_ENCRYPTION_KEYS "
-                "decrypts its credentials",
+                f"almanac: {kind} {row_id} ({name}): no key in ALMANAC_ENCRYPTION_KEYS "
+                "decrypts its secret",
                 highlight=False,
                 markup=False,
             )
         raise fail(
-            f"{len(result.unreadable)} channel(s) cannot be decrypted, so nothing was "
+            f"{len(result.unreadable)} secret(s) cannot be decrypted, so nothing was "
             "re-encrypted. Add back the key they were sealed with (after the current one), "
-            "or enter those channels' credentials again, then rerun.",
+            "or enter those channels' credentials (or webhooks) again, then rerun.",
             code=1,
         )
-    plural = "channel" if result.rotated == 1 else "channels"
-    out.print(f"Re-encrypted the credentials of {result.rotated} {plural} with the current key.")
+    plural = "secret" if result.rotated == 1 else "secrets"
+    out.print(f"Re-encrypted {result.rotated} stored {plural} with the current key.")
 
 
 @cli.command()

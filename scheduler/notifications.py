@@ -43,7 +43,7 @@ from app.models import (
     utcnow,
 )
 from app.net.outbound import DestinationRefused, OutboundError, check_public_url, check_url_shape
-from app.notifications.webhooks import render_body, request_headers
+from app.notifications.webhooks import open_url, render_body, request_headers
 from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.notifications")
@@ -168,13 +168,14 @@ async def _claim(runtime: SchedulerRuntime, now: datetime) -> list[Outgoing]:
         for delivery, endpoint in rows:
             try:
                 secret: str | None = str(box.open(endpoint.secret_encrypted)["secret"])
+                url = open_url(endpoint.url_encrypted, box)
             except CredentialsUnreadable:
-                secret = None
+                secret, url = None, ""
             claimed.append(
                 Outgoing(
                     id=delivery.id,
                     endpoint_id=endpoint.id,
-                    url=endpoint.url,
+                    url=url,
                     secret=secret,
                     enabled=endpoint.enabled,
                     event_id=delivery.event_id,
@@ -195,8 +196,8 @@ async def _send(runtime: SchedulerRuntime, item: Outgoing) -> Outcome:
         return Outcome(
             False,
             None,
-            "The endpoint's signing secret cannot be decrypted with the configured keys; "
-            "rotate the secret.",
+            "The endpoint's URL or signing secret cannot be decrypted with the configured "
+            "keys; set its URL again and rotate the secret.",
             None,
             True,
         )

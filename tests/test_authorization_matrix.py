@@ -187,7 +187,8 @@ async def a_webhook(scope: ResourceScope) -> str:
 
     endpoint = WebhookEndpoint(
         workspace_id=scope.workspace_id,
-        url="https://hooks.example.org/almanac",
+        url_encrypted=CredentialBox(TEST_KEYS).seal({"url": "https://hooks.example.org/almanac"}),
+        host="hooks.example.org",
         event_types=["missed"],
         secret_encrypted=CredentialBox(TEST_KEYS).seal({"secret": "whsec_test"}),
     )

@@ -247,3 +247,24 @@ async def test_only_admins_and_owners_may_start(oauth_app: FastAPI, database: Da
         assert refused.status_code == 403
     async with database.read_session() as session:
         assert await session.scalar(select(func.count()).select_from(OAuthState)) == 0
+
+
+async def test_a_reconnect_that_cannot_be_verified_is_refused_and_creates_nothing(
+    database: Database, tmp_path: Path, platform: FakeX
+) -> None:
+    # X's sign-in gives only tokens: without a verified account nothing tells which
+    # channel they belong to, so nothing is connected (no duplicate channel).
+    from app.oauth import meta
+    from app.oauth.service import Unavailable
+    from tests.test_oauth_meta import DOWN, connect_while_down
+
+    settings = server_settings(platform, database, tmp_path / "data")
+    settings.x_api_base = DOWN
+    async with session_scope(database.write_session) as session:
+        workspace_id = (await make_workspace(session)).id
+    account = meta.Account(Network.x, {"access_token": "t", "refresh_token": "r"}, None)
+    with pytest.raises(Unavailable, match="could not confirm the account") as refused:
+        await connect_while_down(database, settings, account, workspace_id)
+    assert "Nothing was connected" in str(refused.value)
+    assert "access_token" not in str(refused.value)
+    assert await _channels(database, workspace_id) == []

@@ -6,6 +6,7 @@ token that connect stores."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,8 +21,11 @@ from app.crypto import CredentialBox
 from app.db import Database, session_scope
 from app.main import create_app
 from app.models import Channel, ChannelStatus, OAuthState, Role, utcnow
-from app.net.outbound import close_shared_client
+from app.net.outbound import close_shared_client, new_client
+from app.networks import AdapterContext
 from app.networks.base import Network
+from app.oauth import meta
+from app.oauth import service as oauth
 from app.settings import Settings
 from scheduler.runtime import SchedulerRuntime
 from scheduler.token_refresh import refresh_tokens
@@ -428,3 +432,79 @@ async def test_the_channels_page_offers_the_meta_buttons(browser: Browser) -> No
         start = f"/api/v1/workspaces/{browser.workspace_id}/channels/oauth/{network}/start"
         assert f'data-api="{start}" data-done="follow:authorize_url"' in html, network
         assert f">Connect with {name}</button>" in html, network
+
+
+# -- a reconnect while the network does not answer ------------------------------------
+
+DOWN = "http://127.0.0.1:9"  # nothing listens: every verify fails to connect
+
+
+async def connect_while_down(
+    database: Database, settings: Settings, account: meta.Account, workspace_id: uuid.UUID
+) -> Channel:
+    """What the callback does for one granted account, with verify failing on the wire."""
+    async with new_client(allow_private=True) as http:
+        adapters = AdapterContext(
+            http=http,
+            sessions=database.write_session,
+            base_url=settings.base_url,
+            oauth_apps=oauth.oauth_apps(settings),
+        )
+        async with session_scope(database.write_session) as session:
+            user = await make_user(session)
+            return await oauth._connect_account(
+                session,
+                account,
+                workspace_id=workspace_id,
+                adapters=adapters,
+                box=CredentialBox(settings.encryption_keys),
+                user=user,
+                request=None,
+            )
+
+
+@pytest.mark.parametrize(
+    ("network", "key", "account_id"),
+    [
+        (Network.facebook, "page_id", PAGE_ID),
+        (Network.instagram, "ig_user_id", IG_USER_ID),
+        (Network.threads, "threads_user_id", "17841400000000001"),
+    ],
+)
+async def test_a_reconnect_during_a_network_hiccup_finds_the_channel_by_its_account_id(
+    database: Database, tmp_path: Path, network: Network, key: str, account_id: str
+) -> None:
+    settings = meta_settings(database, tmp_path / "data", graph=DOWN, threads=DOWN)
+    box = CredentialBox(settings.encryption_keys)
+    async with session_scope(database.write_session) as session:
+        workspace_id = (await make_workspace(session)).id
+        # Another account on the same network, and the account's own channel.
+        await make_channel(
+            session,
+            workspace_id=workspace_id,
+            network=network,
+            credentials_encrypted=box.seal({key: "someone-else", "access_token": "a"}),
+        )
+        existing = await make_channel(
+            session,
+            workspace_id=workspace_id,
+            network=network,
+            status=ChannelStatus.expired,
+            credentials_encrypted=box.seal({key: account_id, "access_token": "old"}),
+        )
+    fresh = {key: account_id, "access_token": "new", "page_access_token": "new"}
+    channel = await connect_while_down(
+        database, settings, meta.Account(network, fresh, None, name="Almanac"), workspace_id
+    )
+    assert channel.id == existing.id
+    assert channel.status is ChannelStatus.error and channel.status_message
+    assert box.open(channel.credentials_encrypted or b"")["access_token"] == "new"
+    assert len(await _channels(database, workspace_id)) == 2
+
+    # An account with no channel yet still gets one (in error, to be verified later).
+    other = {key: "brand-new", "access_token": "t", "page_access_token": "t"}
+    added = await connect_while_down(
+        database, settings, meta.Account(network, other, None, name="New"), workspace_id
+    )
+    assert added.id != existing.id
+    assert len(await _channels(database, workspace_id)) == 3

@@ -14,10 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from app.channels.service import rotate_credentials
 from app.crypto import CredentialBox, CredentialsUnreadable
 from app.db import Database, create_engine, session_scope
-from app.models import Channel
+from app.models import Channel, WebhookEndpoint
+from app.rotation import rotate_keys
 from tests.conftest import TEST_SECRET
 from tests.factories import make_channel, make_workspace
 from tests.test_cli import almanac, almanac_env
@@ -77,7 +77,7 @@ def test_rotate_key_command(tmp_path: Path) -> None:
 
     result = almanac("rotate-key", env=with_b_a)
     assert result.returncode == 0, result.stderr
-    assert "Re-encrypted the credentials of 2 channels with the current key." in result.stdout
+    assert "Re-encrypted 2 stored secrets with the current key." in result.stdout
 
     after = run(stored(url))
     box_b = CredentialBox([KEY_B])
@@ -101,7 +101,7 @@ def test_rotate_key_command(tmp_path: Path) -> None:
     assert run(stored(url)) == before
 
 
-async def test_rotate_credentials_on_both_backends(database: Database) -> None:
+async def test_rotate_keys_on_both_backends(database: Database) -> None:
     box_a = CredentialBox([KEY_A])
     async with session_scope(database.write_session) as session:
         workspace = await make_workspace(session)
@@ -109,22 +109,39 @@ async def test_rotate_credentials_on_both_backends(database: Database) -> None:
             session, workspace_id=workspace.id, credentials_encrypted=box_a.seal(ALPHA)
         )
         await make_channel(session, workspace_id=workspace.id, credentials_encrypted=None)
+        hook = WebhookEndpoint(
+            workspace_id=workspace.id,
+            url_encrypted=box_a.seal({"url": "https://hooks.example.org/T0/B0/secret"}),
+            host="hooks.example.org",
+            secret_encrypted=box_a.seal({"secret": "whsec"}),
+            event_types=["missed"],
+        )
+        session.add(hook)
 
     async with session_scope(database.write_session) as session:
-        result = await rotate_credentials(session, CredentialBox([KEY_B, KEY_A]))
-    assert result.rotated == 1 and result.unreadable == []
+        result = await rotate_keys(session, CredentialBox([KEY_B, KEY_A]))
+    assert result.rotated == 3 and result.unreadable == []
 
+    box_b = CredentialBox([KEY_B])
     async with database.read_session() as session:
         token = await session.scalar(
             select(Channel.credentials_encrypted).where(Channel.id == kept.id)
         )
+        url, secret = (
+            await session.execute(
+                select(WebhookEndpoint.url_encrypted, WebhookEndpoint.secret_encrypted)
+            )
+        ).one()
     assert token is not None
-    assert CredentialBox([KEY_B]).open(token) == ALPHA
+    assert box_b.open(token) == ALPHA
+    assert box_b.open(url) == {"url": "https://hooks.example.org/T0/B0/secret"}
+    assert box_b.open(secret) == {"secret": "whsec"}
 
     async with session_scope(database.write_session) as session:
-        refused = await rotate_credentials(session, CredentialBox([KEY_C]))
+        refused = await rotate_keys(session, CredentialBox([KEY_C]))
     assert refused.rotated == 0
-    assert refused.unreadable == [(kept.id, kept.name)]
+    assert ("channel", kept.id, kept.name) in refused.unreadable
+    assert ("webhook", hook.id, "hooks.example.org") in refused.unreadable
     async with database.read_session() as session:
         unchanged = await session.scalar(
             select(Channel.credentials_encrypted).where(Channel.id == kept.id)

@@ -366,7 +366,8 @@ async def test_settings_page_policy_members_and_webhooks(
     html = admin.text
     text = visible_text(html)
     assert "Save settings" in text and 'name="lateness_limit_minutes"' in html
-    assert "https://hooks.example.org/almanac" in text and "A post missed its time" in text
+    assert "https://hooks.example.org/…" in text and "A post missed its time" in text
+    assert "/almanac" not in text  # the URL's path may be the receiver's secret
     assert "1 failed" in text and "HTTP 500" in text and "The receiver answered HTTP 500." in text
     assert "Add webhook" in text and secret not in html
     for role in Role:  # every member is listed

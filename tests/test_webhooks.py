@@ -16,10 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from alembic import command
+from cryptography.fernet import Fernet
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
+from app import migrate
 from app.crypto import CredentialBox
-from app.db import Database, session_scope
+from app.db import Database, create_engine, session_scope
 from app.models import (
     PING_EVENT,
     AuditEvent,
@@ -45,6 +50,7 @@ from app.notifications.webhooks import (
 from app.settings import Settings
 from scheduler import notifications as job
 from scheduler.runtime import SchedulerRuntime
+from tests.auth_helpers import HTML
 from tests.conftest import TEST_KEYS, make_settings
 from tests.factories import (
     make_channel,
@@ -250,13 +256,27 @@ async def test_a_signed_webhook_for_every_event_type_reaches_a_real_receiver(
     assert submitted["text"] == "Ana did submitted on “Spring launch”"
     assert submitted["actor"]["name"] == "Ana"
     assert submitted["post"]["title"] == "Spring launch"
-    assert submitted["post"]["url"].startswith(runtime.settings.base_url + "/workspaces/")
+    post_id = submitted["post"]["id"]
+    assert submitted["post"]["path"] == f"/w/{workspace_id}/posts/{post_id}/detail"
+    assert submitted["post"]["url"] == runtime.settings.base_url + submitted["post"]["path"]
     assert seen[Event.missed.value]["delivery"]["status"] == "pending"
     assert seen[Event.missed.value]["channel"]["name"] == "Sandbox"
     assert seen[Event.channel_expired.value]["channel"]["status"] == ChannelStatus.connected
     assert all(row.status is WebhookDeliveryStatus.delivered for row in await outbox(database))
     # Delivered rows are not sent again.
     assert await job.deliver_due(runtime, now=utcnow() + timedelta(days=2)) == 0
+
+
+async def test_the_post_link_in_a_payload_opens_the_post_page(
+    database: Database, client: httpx.AsyncClient
+) -> None:
+    team = await make_team(database, (Role.owner,))
+    async with session_scope(database.write_session) as session:
+        post = await make_post(session, workspace_id=team.workspace_id, title="Spring launch")
+        path = service.post_path(team.workspace_id, post.id)
+    page = await client.get(path, headers={**team.owner, **HTML})
+    assert page.status_code == 200, page.text
+    assert "Spring launch" in page.text
 
 
 async def test_only_subscribed_enabled_endpoints_get_the_event(
@@ -503,3 +523,204 @@ async def test_test_ping_is_queued_and_sent_even_while_disabled(
     assert (await client.delete(webhook_url, headers=headers)).status_code == 204
     assert await outbox(database) == []
     assert (await client.get(webhook_url, headers=headers)).status_code == 404
+
+
+# -- the URL is a credential ------------------------------------------------------------
+
+SLACK_URL = "https://hooks.slack.com/services/T0001/B0002/sl4ckS3cretPathT0ken"
+SLACK_SECRET = "sl4ckS3cretPathT0ken"
+
+
+async def test_the_url_is_stored_sealed_and_shown_masked(
+    database: Database, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team = await make_team(database, (Role.owner,))
+    created = await client.post(webhooks_url(team), json={"url": SLACK_URL}, headers=team.owner)
+    assert created.status_code == 201, created.text
+    webhook_url = f"{webhooks_url(team)}/{created.json()['id']}"
+    read = await client.get(webhook_url, headers=team.owner)
+    listed = await client.get(webhooks_url(team), headers=team.owner)
+    renamed = await client.patch(webhook_url, json={"description": "ops"}, headers=team.owner)
+    for response in (created, read, listed, renamed):
+        assert response.status_code in (200, 201)
+        assert SLACK_SECRET not in response.text and "/services/" not in response.text
+    assert read.json()["url"] == "https://hooks.slack.com/…"
+    page = await client.get(f"/w/{team.workspace_id}/settings", headers={**team.owner, **HTML})
+    assert page.status_code == 200
+    assert "https://hooks.slack.com/…" in page.text and SLACK_SECRET not in page.text
+
+    async with database.read_session() as session:
+        endpoint = await session.get(WebhookEndpoint, uuid.UUID(created.json()["id"]))
+        assert endpoint is not None
+        assert endpoint.host == "hooks.slack.com"
+        assert SLACK_SECRET.encode() not in endpoint.url_encrypted
+        assert service.endpoint_url(endpoint, BOX) == SLACK_URL
+        events = list(await session.scalars(select(AuditEvent)))
+    assert all(SLACK_SECRET not in json.dumps(event.data) for event in events)
+    captured = capsys.readouterr()
+    assert SLACK_SECRET not in captured.out + captured.err
+
+
+async def test_a_url_change_is_audited_like_a_credential_change_without_the_url(
+    database: Database,
+    client: httpx.AsyncClient,
+    runtime: SchedulerRuntime,
+    receiver: Receiver,
+) -> None:
+    team = await make_team(database, (Role.owner,))
+    created = await client.post(webhooks_url(team), json={"url": SLACK_URL}, headers=team.owner)
+    webhook_url = f"{webhooks_url(team)}/{created.json()['id']}"
+    secret_path = "/hooks/almanac/N3wS3cretPath"
+    new_url = receiver.url.replace("/hooks/almanac", secret_path)
+    changed = await client.patch(webhook_url, json={"url": new_url}, headers=team.owner)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["url"].startswith("http://127.0.0.1:")
+    assert changed.json()["url"].endswith("/…") and "N3wS3cret" not in changed.text
+
+    async with database.read_session() as session:
+        events = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.created_at)))
+    [url_changed] = [event for event in events if event.action == "webhook.url_changed"]
+    assert url_changed.data == {"from_host": "hooks.slack.com", "to_host": "127.0.0.1"}
+    # The URL alone changed: no generic "updated" event repeats it.
+    assert "webhook.updated" not in {event.action for event in events}
+    for event in events:
+        assert "N3wS3cret" not in json.dumps(event.data)
+        assert SLACK_SECRET not in json.dumps(event.data)
+
+    # The job opens the sealed URL and sends to the new address.
+    assert (await client.post(f"{webhook_url}/test", headers=team.owner)).status_code == 202
+    assert await job.deliver_due(runtime) == 1
+    assert [request.path for request in receiver.requests] == [secret_path]
+
+
+async def test_an_unreadable_url_fails_the_delivery_with_a_clear_error(
+    database: Database, runtime: SchedulerRuntime
+) -> None:
+    async with session_scope(database.write_session) as session:
+        workspace_id = (await make_workspace(session)).id
+    endpoint_id, _ = await add_endpoint(database, workspace_id, "https://hooks.example.org/x")
+    other_box = CredentialBox([Fernet.generate_key().decode()])
+    async with session_scope(database.write_session) as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        endpoint.url_encrypted = other_box.seal({"url": "https://hooks.example.org/x"})
+        await service.notify(session, workspace_id=workspace_id, event=Event.missed, text="x")
+    assert await job.deliver_due(runtime) == 1
+    [row] = await outbox(database)
+    assert row.status is WebhookDeliveryStatus.failed
+    assert row.last_error and "URL or signing secret cannot be decrypted" in row.last_error
+
+
+async def test_the_migration_seals_existing_urls_and_unseals_them_on_downgrade(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+
+    async def migrate_to(action: str, revision: str) -> None:
+        def run(connection: Connection) -> None:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = connection
+            config.attributes["encryption_keys"] = TEST_KEYS
+            getattr(command, action)(config, revision)
+
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+
+    try:
+        await migrate_to("upgrade", "f1b6d2c48a65")
+        workspace_id, endpoint_id = uuid.uuid4().hex, uuid.uuid4().hex
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO workspace (id, name, slug, timezone, approval_required,"
+                    " approvals_needed, authors_may_self_approve, reviewer_edit_keeps_approval,"
+                    " lateness_limit_minutes, paused)"
+                    " VALUES (:id, 'Acme', 'acme', 'UTC', 0, 1, 0, 0, 60, 0)"
+                ),
+                {"id": workspace_id},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO webhook_endpoint (id, workspace_id, url, description,"
+                    " event_types, enabled, secret_encrypted)"
+                    " VALUES (:id, :ws, :url, '', '[]', 1, :secret)"
+                ),
+                {"id": endpoint_id, "ws": workspace_id, "url": SLACK_URL, "secret": b"x"},
+            )
+        await migrate_to("upgrade", "head")
+        async with engine.connect() as connection:
+            host, sealed = (
+                await connection.execute(text("SELECT host, url_encrypted FROM webhook_endpoint"))
+            ).one()
+        assert host == "hooks.slack.com"
+        assert BOX.open(sealed) == {"url": SLACK_URL}
+        await migrate_to("downgrade", "f1b6d2c48a65")
+        async with engine.connect() as connection:
+            url = (await connection.execute(text("SELECT url FROM webhook_endpoint"))).scalar()
+        assert url == SLACK_URL
+    finally:
+        await engine.dispose()
+
+
+# -- the settings page's summary ----------------------------------------------------------
+
+
+async def test_delivery_summaries_take_two_queries_for_any_number_of_endpoints(
+    database: Database,
+) -> None:
+    async with session_scope(database.write_session) as session:
+        workspace_id = (await make_workspace(session)).id
+        other_workspace_id = (await make_workspace(session)).id
+    endpoints = [
+        (await add_endpoint(database, workspace_id, f"https://hooks.example.org/{n}"))[0]
+        for n in range(4)
+    ]
+    elsewhere, _ = await add_endpoint(database, other_workspace_id, "https://hooks.example.org/o")
+    now = utcnow()
+    status = WebhookDeliveryStatus
+    rows = [  # endpoint, status, error, age
+        (endpoints[0], status.delivered, None, timedelta(hours=1)),
+        (endpoints[0], status.delivered, None, timedelta(hours=2)),
+        (endpoints[0], status.delivered, None, timedelta(days=30)),  # too old to count
+        (endpoints[0], status.failed, "HTTP 500", timedelta(hours=3)),
+        (endpoints[1], status.pending, "HTTP 503", timedelta(minutes=5)),  # being retried
+        (endpoints[1], status.pending, None, timedelta(minutes=1)),  # not tried yet
+        (endpoints[2], status.failed, "refused", timedelta(days=30)),  # too old to show
+        (elsewhere, status.failed, "HTTP 500", timedelta(hours=1)),
+    ]
+    async with session_scope(database.write_session) as session:
+        for endpoint_id, state, error, age in rows:
+            session.add(
+                WebhookDelivery(
+                    workspace_id=other_workspace_id if endpoint_id == elsewhere else workspace_id,
+                    endpoint_id=endpoint_id,
+                    event_id=uuid.uuid4(),
+                    event_type="missed",
+                    payload={},
+                    status=state,
+                    attempts=1,
+                    last_error=error,
+                    attempt_log=[],
+                    created_at=now - age,
+                )
+            )
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa_event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with database.read_session() as session:
+            summaries = await service.delivery_summaries(session, workspace_id, now=now)
+    finally:
+        sa_event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    assert len([s for s in statements if "webhook_delivery" in s]) == 2, statements
+
+    assert summaries[endpoints[0]].delivered == 2
+    assert [row.last_error for row in summaries[endpoints[0]].failures] == ["HTTP 500"]
+    assert summaries[endpoints[1]].delivered == 0
+    assert [row.last_error for row in summaries[endpoints[1]].failures] == ["HTTP 503"]
+    assert endpoints[2] not in summaries and endpoints[3] not in summaries
+    assert elsewhere not in summaries

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cryptography.fernet import InvalidToken
 from fastapi import Request
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -393,44 +391,3 @@ async def _record_outcome(
         data={"status": status.value, "account_handle": channel.account_handle},
     )
     return channel
-
-
-# -- key rotation -----------------------------------------------------------------------
-
-
-@dataclass
-class Rotation:
-    rotated: int = 0
-    # (id, name) of channels no configured key decrypts; nothing changes when any.
-    unreadable: list[tuple[uuid.UUID, str]] = field(default_factory=list)
-
-
-async def rotate_credentials(db: AsyncSession, box: CredentialBox) -> Rotation:
-    """Re-encrypt every channel's credentials with the current (first) key, all or
-    nothing: when a channel's credentials open with no configured key, none is
-    changed and those channels are reported."""
-    rows = (
-        await db.execute(
-            select(Channel.id, Channel.name, Channel.credentials_encrypted)
-            .where(Channel.credentials_encrypted.is_not(None))
-            .order_by(Channel.id)
-            .with_for_update()
-        )
-    ).all()
-    rotated: dict[uuid.UUID, bytes] = {}
-    unreadable: list[tuple[uuid.UUID, str]] = []
-    for channel_id, name, token in rows:
-        try:
-            rotated[channel_id] = box.rotate(token)
-        except InvalidToken:
-            unreadable.append((channel_id, name))
-    if unreadable:
-        return Rotation(unreadable=unreadable)
-    for channel_id, token in rotated.items():
-        await db.execute(
-            update(Channel)
-            .where(Channel.id == channel_id)
-            # A new ciphertext of the same credentials: not an edit of the channel.
-            .values(credentials_encrypted=token, updated_at=Channel.updated_at)
-        )
-    return Rotation(rotated=len(rotated))

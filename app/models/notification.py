@@ -86,7 +86,12 @@ class WebhookEndpoint(IdMixin, TimestampMixin, Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspace.id", ondelete="CASCADE"), index=True
     )
-    url: Mapped[str] = mapped_column(String(2048))
+    # The receiver's URL, sealed with app.crypto.CredentialBox ({"url": ...}): Slack
+    # and Discord incoming webhooks carry their secret in the path. Shown masked
+    # (scheme and host), never returned or logged in full.
+    url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    # The URL's host alone: not secret, for display, audit events and log lines.
+    host: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(200), default="")
     # Event values (see Event) this endpoint receives.
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)

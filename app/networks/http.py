@@ -35,6 +35,10 @@ redact_library_records("httpx")
 
 # When a 429 names no reset at all, wait this long before trying the channel again.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
+# The longest wait a reset header may impose: the server (for a webhook channel, a
+# receiver the user chose) names it, and an absurd value must neither crash the
+# parse nor park the channel for years.
+MAX_RESET_WAIT = timedelta(days=7)
 
 
 async def send(
@@ -54,41 +58,53 @@ async def send(
         raise TransientError(f"could not reach {network} ({type(error).__name__})") from None
 
 
+def _clamped(until: datetime, now: datetime | None) -> datetime:
+    """``until``, but never further than :data:`MAX_RESET_WAIT` from ``now``."""
+    latest = (now or datetime.now(UTC)) + MAX_RESET_WAIT
+    return min(until, latest)
+
+
 def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> datetime | None:
-    """The instant named by a ``Retry-After`` header (seconds or an HTTP date)."""
+    """The instant named by a ``Retry-After`` header (seconds or an HTTP date), at
+    most :data:`MAX_RESET_WAIT` away."""
     value = headers.get("retry-after")
     if not value:
         return None
     now = now or datetime.now(UTC)
     value = value.strip()
     if value.isdigit():
-        return now + timedelta(seconds=int(value))
+        # Compare as integers first: a huge value overflows timedelta.
+        seconds = min(int(value), int(MAX_RESET_WAIT.total_seconds()))
+        return now + timedelta(seconds=seconds)
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _clamped(parsed, now)
 
 
-def epoch_reset(value: str | None) -> datetime | None:
-    """A reset given as Unix seconds (X ``x-rate-limit-reset``, Bluesky ``ratelimit-reset``)."""
+def epoch_reset(value: str | None, *, now: datetime | None = None) -> datetime | None:
+    """A reset given as Unix seconds (X ``x-rate-limit-reset``, Bluesky
+    ``ratelimit-reset``), at most :data:`MAX_RESET_WAIT` away."""
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        return _clamped(datetime.fromtimestamp(float(value), UTC), now)
     except (ValueError, OverflowError, OSError):
         return None
 
 
-def iso_reset(value: str | None) -> datetime | None:
-    """A reset given as an ISO 8601 instant (Mastodon ``X-RateLimit-Reset``)."""
+def iso_reset(value: str | None, *, now: datetime | None = None) -> datetime | None:
+    """A reset given as an ISO 8601 instant (Mastodon ``X-RateLimit-Reset``), at most
+    :data:`MAX_RESET_WAIT` away."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _clamped(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), now)
 
 
 def rate_limited(network: str, until: datetime | None, detail: str = "") -> RateLimitedError:

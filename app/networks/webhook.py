@@ -19,8 +19,9 @@ Almanac sends ``POST <url>`` with a JSON body and these headers:
   (docs/webhooks.md; the signature below is the same too)
 - ``Almanac-Signature: t=<unix seconds>,v1=<hex>`` where ``<hex>`` is
   HMAC-SHA256 with the channel's secret over ``<t>.<raw body>`` (the bytes as
-  sent). Verify it with a constant-time comparison and refuse a ``t`` more than
-  five minutes old (replays)::
+  sent), made by ``app.notifications.webhooks.sign``. Verify it with a
+  constant-time comparison and refuse a ``t`` more than five minutes old
+  (replays), as ``app.notifications.webhooks.verify_signature`` does::
 
       expected = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
 
@@ -51,7 +52,6 @@ HMAC key) and optional ``send_deletions`` (bool).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -88,6 +88,7 @@ from app.networks.http import (
     send,
 )
 from app.networks.rules import Check, MediaFacts
+from app.notifications import webhooks as signing
 
 NETWORK = Network.webhook
 MAX_CHARACTERS = 100_000
@@ -107,16 +108,7 @@ def check(*, text: str, media: list[MediaFacts], link: str | None, limits: dict[
 
 # -- adapter ------------------------------------------------------------------------
 
-SIGNATURE_HEADER = "Almanac-Signature"
-EVENT_HEADER = "Almanac-Event-Type"  # the names of docs/webhooks.md (notifications)
-EVENT_ID_HEADER = "Almanac-Event-Id"
 _MAX_WORDS = 300  # of a receiver's error text kept in a message
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``Almanac-Signature`` value for ``body`` sent at ``timestamp``."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
 
 
 class WebhookAdapter:
@@ -136,13 +128,15 @@ class WebhookAdapter:
         required_credential(credentials, "secret", "webhook")
         secret = str(credentials["secret"])  # signed as given, blanks and all
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": key,
-            EVENT_HEADER: event["type"],
-            EVENT_ID_HEADER: event["id"],
-            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
-        }
+        # The notification webhooks' headers and signature (docs/webhooks.md).
+        headers = signing.request_headers(
+            secret,
+            event_id=event["id"],
+            event_type=event["type"],
+            body=body,
+            timestamp=int(time.time()),
+        )
+        headers["Idempotency-Key"] = key
         response = await send(
             self._http, "POST", url, network="the webhook", content=body, headers=headers
         )

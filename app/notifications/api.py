@@ -2,7 +2,8 @@
 
 Notifications (``notifications.read``, every member): each caller sees and marks
 only their own. Webhook endpoints (``webhooks.manage``, admins and owners): the
-signing secret is returned once, by create and by rotate-secret.
+signing secret is returned once, by create and by rotate-secret; the URL (which may
+carry the receiver's own secret) only masked, as scheme and host.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _webhook(endpoint: WebhookEndpoint, box: CredentialBox) -> WebhookRead:
     return WebhookRead(
         id=endpoint.id,
         workspace_id=endpoint.workspace_id,
-        url=endpoint.url,
+        url=service.masked_url(endpoint, box),
         description=endpoint.description,
         event_types=list(endpoint.event_types),
         enabled=endpoint.enabled,
@@ -197,7 +198,7 @@ async def update_webhook(
     if changes.get("event_types") is not None:
         changes["event_types"] = [event.value for event in data.event_types or []]
     endpoint = await service.update_endpoint(
-        db, endpoint, changes=changes, actor=member.user, request=request
+        db, endpoint, changes=changes, box=box, actor=member.user, request=request
     )
     return _webhook(endpoint, box)
 

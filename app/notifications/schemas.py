@@ -78,6 +78,8 @@ class WebhookUpdate(BaseModel):
 class WebhookRead(BaseModel):
     id: uuid.UUID
     workspace_id: uuid.UUID
+    # Masked: scheme and host only (``https://hooks.slack.com/…``); the path of an
+    # incoming-webhook URL is its secret.
     url: str
     description: str
     event_types: list[str]

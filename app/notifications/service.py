@@ -17,11 +17,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -44,7 +44,7 @@ from app.models import (
     utcnow,
 )
 from app.net.outbound import OutboundError, check_url_shape
-from app.notifications.webhooks import new_secret
+from app.notifications.webhooks import new_secret, open_url
 
 __all__ = [
     "Event",
@@ -195,7 +195,8 @@ def _enqueue(
 
 
 def post_path(workspace_id: uuid.UUID, post_id: uuid.UUID) -> str:
-    return f"/workspaces/{workspace_id}/posts/{post_id}"
+    """The post's page in the web app (app/web/post_pages.py), for links in payloads."""
+    return f"/w/{workspace_id}/posts/{post_id}/detail"
 
 
 async def _payload(
@@ -389,9 +390,11 @@ async def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (returned once, stored sealed)."""
     secret = new_secret()
+    url = check_url(url)
     endpoint = WebhookEndpoint(
         workspace_id=workspace_id,
-        url=check_url(url),
+        url_encrypted=seal_url(url, box),
+        host=_host(url),
         description=description,
         event_types=check_event_types(
             event_types if event_types is not None else [e.value for e in Event]
@@ -410,7 +413,7 @@ async def create_endpoint(
         workspace_id=workspace_id,
         target_type=TARGET,
         target_id=endpoint.id,
-        data={"host": _host(endpoint.url), "event_types": endpoint.event_types},
+        data={"host": endpoint.host, "event_types": endpoint.event_types},
     )
     return endpoint, secret
 
@@ -420,18 +423,38 @@ async def update_endpoint(
     endpoint: WebhookEndpoint,
     *,
     changes: dict[str, Any],
+    box: CredentialBox,
     actor: User,
     request: Request | None = None,
 ) -> WebhookEndpoint:
-    if "url" in changes and changes["url"] is not None:
-        endpoint.url = check_url(changes["url"])
-    if "event_types" in changes and changes["event_types"] is not None:
+    """Apply ``changes``. A new URL is a credential change (the URL may carry the
+    receiver's secret): sealed, and audited on its own with its host only."""
+    changes = {key: value for key, value in changes.items() if value is not None}
+    new_url = changes.pop("url", None)
+    if new_url is not None:
+        url = check_url(new_url)
+        before = endpoint.host
+        endpoint.url_encrypted = seal_url(url, box)
+        endpoint.host = _host(url)
+        await record(
+            session,
+            action="webhook.url_changed",
+            actor=actor,
+            request=request,
+            workspace_id=endpoint.workspace_id,
+            target_type=TARGET,
+            target_id=endpoint.id,
+            data={"from_host": before, "to_host": endpoint.host},
+        )
+    if "event_types" in changes:
         endpoint.event_types = check_event_types(changes["event_types"])
-    if "enabled" in changes and changes["enabled"] is not None:
+    if "enabled" in changes:
         endpoint.enabled = changes["enabled"]
-    if "description" in changes and changes["description"] is not None:
+    if "description" in changes:
         endpoint.description = changes["description"]
     await session.flush()
+    if not changes:
+        return endpoint
     await record(
         session,
         action="webhook.updated",
@@ -440,7 +463,7 @@ async def update_endpoint(
         workspace_id=endpoint.workspace_id,
         target_type=TARGET,
         target_id=endpoint.id,
-        data={"fields": sorted(key for key, value in changes.items() if value is not None)},
+        data={"fields": sorted(changes)},
     )
     return endpoint
 
@@ -486,10 +509,31 @@ async def delete_endpoint(
         workspace_id=endpoint.workspace_id,
         target_type=TARGET,
         target_id=endpoint.id,
-        data={"host": _host(endpoint.url)},
+        data={"host": endpoint.host},
     )
     await session.delete(endpoint)
     await session.flush()
+
+
+def seal_url(url: str, box: CredentialBox) -> bytes:
+    return box.seal({"url": url})
+
+
+def endpoint_url(endpoint: WebhookEndpoint, box: CredentialBox) -> str:
+    """The full URL, for the sender only. Raises CredentialsUnreadable."""
+    return open_url(endpoint.url_encrypted, box)
+
+
+def masked_url(endpoint: WebhookEndpoint, box: CredentialBox) -> str:
+    """What people see of the URL: its scheme and host, the path (which may hold the
+    receiver's secret) replaced by an ellipsis."""
+    try:
+        shape = check_url_shape(endpoint_url(endpoint, box))
+    except (CredentialsUnreadable, OutboundError):
+        return f"https://{endpoint.host}/…"
+    host = f"[{shape.host}]" if ":" in shape.host else shape.host
+    port = "" if shape.port is None else f":{shape.port}"
+    return f"{shape.scheme}://{host}{port}/…"
 
 
 def endpoint_secret(endpoint: WebhookEndpoint, box: CredentialBox) -> str:
@@ -544,9 +588,67 @@ async def recent_deliveries(
     return list(rows)
 
 
-def _host(url: str) -> str | None:
-    # Audit events keep the host only: some receivers put a secret in the path.
-    try:
-        return check_url_shape(url).host
-    except OutboundError:
-        return None
+@dataclass(frozen=True)
+class DeliverySummary:
+    """An endpoint's recent history, for the settings page."""
+
+    delivered: int
+    failures: list[WebhookDelivery]
+
+
+# What "recent" means on the settings page, and how many failures it lists per endpoint.
+RECENT_WINDOW = timedelta(days=7)
+FAILURES_SHOWN = 20
+
+
+async def delivery_summaries(
+    session: AsyncSession, workspace_id: uuid.UUID, *, now: datetime | None = None
+) -> dict[uuid.UUID, DeliverySummary]:
+    """Per endpoint of the workspace: deliveries made within :data:`RECENT_WINDOW`
+    and its latest failures (given up, or erring and still retried). Two queries for
+    the whole workspace, whatever the number of endpoints."""
+    since = (now or utcnow()) - RECENT_WINDOW
+    # By endpoint id: the (endpoint_id, created_at) index serves both queries.
+    endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.workspace_id == workspace_id)
+    recent = (
+        WebhookDelivery.endpoint_id.in_(endpoints),
+        WebhookDelivery.created_at >= since,
+    )
+    delivered = dict(
+        (
+            await session.execute(
+                select(WebhookDelivery.endpoint_id, func.count())
+                .where(*recent, WebhookDelivery.status == WebhookDeliveryStatus.delivered)
+                .group_by(WebhookDelivery.endpoint_id)
+            )
+        ).all()
+    )
+    failing = or_(
+        WebhookDelivery.status == WebhookDeliveryStatus.failed,
+        and_(
+            WebhookDelivery.last_error.is_not(None),
+            WebhookDelivery.status != WebhookDeliveryStatus.delivered,
+        ),
+    )
+    failures: dict[uuid.UUID, list[WebhookDelivery]] = {}
+    rows = await session.scalars(
+        select(WebhookDelivery)
+        .where(*recent, failing)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    )
+    for row in rows:
+        shown = failures.setdefault(row.endpoint_id, [])
+        if len(shown) < FAILURES_SHOWN:
+            shown.append(row)
+    return {
+        endpoint_id: DeliverySummary(
+            delivered=int(delivered.get(endpoint_id, 0)), failures=failures.get(endpoint_id, [])
+        )
+        for endpoint_id in set(delivered) | set(failures)
+    }
+
+
+def _host(url: str) -> str:
+    # Audit events and logs keep the host only: some receivers put a secret in the path.
+    # ``url`` has passed check_url.
+    return check_url_shape(url).host

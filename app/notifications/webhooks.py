@@ -22,6 +22,8 @@ import secrets
 import time
 from typing import Any
 
+from app.crypto import CredentialBox
+
 SIGNATURE_HEADER = "Almanac-Signature"
 EVENT_ID_HEADER = "Almanac-Event-Id"
 EVENT_TYPE_HEADER = "Almanac-Event-Type"
@@ -81,6 +83,12 @@ def verify_signature(
     if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise SignatureError("the signature does not match the body")
     return timestamp
+
+
+def open_url(sealed: bytes, box: CredentialBox) -> str:
+    """An endpoint's URL, sealed because it may carry the receiver's secret (Slack and
+    Discord incoming webhooks). Raises CredentialsUnreadable."""
+    return str(box.open(sealed)["url"])
 
 
 def render_body(payload: dict[str, Any], base_url: str) -> bytes:

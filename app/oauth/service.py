@@ -398,6 +398,17 @@ async def _connect_account(
     if account is not None and account.refreshed_credentials is not None:
         credentials = account.refreshed_credentials
 
+    if account is None and not _account_key(network, credentials):
+        # Without a verified account and without an id in the credentials, nothing
+        # tells whether this account already has a channel: refuse rather than make
+        # a duplicate of it.
+        assert problem is not None
+        status, words = problem
+        refusal = Unavailable if status is ChannelStatus.error else Invalid
+        raise refusal(
+            f"{OAUTH_NETWORKS[network]} could not confirm the account ({words}). "
+            "Nothing was connected; try again."
+        )
     channel = await _channel_for(
         db,
         workspace_id=workspace_id,
@@ -427,6 +438,52 @@ async def _connect_account(
     return channel
 
 
+# The credential that names the account for good, per network whose sign-in gives
+# one (X and LinkedIn give only tokens: their account is known once verified).
+ACCOUNT_KEYS: dict[Network, str] = {
+    Network.facebook: "page_id",
+    Network.instagram: "ig_user_id",
+    Network.threads: "threads_user_id",
+}
+
+
+def _account_key(network: Network, credentials: dict[str, Any]) -> str | None:
+    name = ACCOUNT_KEYS.get(network)
+    value = credentials.get(name) if name else None
+    return str(value) if isinstance(value, str | int) and str(value) else None
+
+
+async def _channel_by_key(
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    network: Network,
+    credentials: dict[str, Any],
+    box: CredentialBox,
+) -> Channel | None:
+    """The oldest channel of the workspace on ``network`` whose sealed credentials
+    name the same account id as ``credentials``."""
+    key = _account_key(network, credentials)
+    if key is None:
+        return None
+    candidates = await db.scalars(
+        select(Channel)
+        .where(
+            Channel.workspace_id == workspace_id,
+            Channel.network == network,
+            Channel.credentials_encrypted.is_not(None),
+        )
+        .order_by(Channel.created_at, Channel.id)
+    )
+    for channel in candidates:
+        try:
+            stored = box.open(channel.credentials_encrypted or b"")
+        except CredentialsUnreadable:
+            continue
+        if _account_key(network, stored) == key:
+            return channel
+    return None
+
+
 def _credentials(grant: TokenGrant) -> dict[str, Any]:
     credentials: dict[str, Any] = {"access_token": grant.access_token}
     if grant.refresh_token:
@@ -446,8 +503,11 @@ async def _channel_for(
     request: Request | None,
     fallback_name: str = "",
 ) -> Channel:
-    """The workspace's channel of this account (reconnecting it), or a new one."""
-    if account is not None:
+    """The workspace's channel of this account (reconnecting it), or a new one. The
+    account is recognised by the id its credentials carry (a Page id, an Instagram or
+    Threads user id), else by the handle its verification named."""
+    existing = await _channel_by_key(db, workspace_id, network, credentials, box)
+    if existing is None and account is not None:
         existing = await db.scalar(
             select(Channel)
             .where(
@@ -458,18 +518,18 @@ async def _channel_for(
             .order_by(Channel.created_at)
             .limit(1)
         )
-        if existing is not None:
-            await record(
-                db,
-                action="channel.credentials_changed",
-                actor=user,
-                request=request,
-                workspace_id=workspace_id,
-                target_type=channels.TARGET,
-                target_id=existing.id,
-                data={"credentials_set": sorted(credentials), "via": "oauth"},
-            )
-            return existing
+    if existing is not None:
+        await record(
+            db,
+            action="channel.credentials_changed",
+            actor=user,
+            request=request,
+            workspace_id=workspace_id,
+            target_type=channels.TARGET,
+            target_id=existing.id,
+            data={"credentials_set": sorted(credentials), "via": "oauth"},
+        )
+        return existing
     label = OAUTH_NETWORKS[network]
     if account is None:
         name = fallback_name or f"{label} account"

@@ -17,7 +17,7 @@ from app.auth.deps import Authorize, Member
 from app.auth.policy import Action
 from app.crypto import CredentialBox
 from app.deps import SessionDep
-from app.models import Event, WebhookDeliveryStatus
+from app.models import Event
 from app.notifications import service as notifications
 from app.web.display import when
 from app.web.workspace_frame import render_workspace
@@ -26,9 +26,6 @@ from app.workspaces import service as workspaces
 router = APIRouter()
 
 PageReader = Annotated[Member, Depends(Authorize(Action.workspace_read, page=True))]
-
-# How many recent webhook deliveries the page looks through for failures.
-RECENT_DELIVERIES = 50
 
 EVENT_NAMES: dict[str, str] = {
     Event.submitted.value: "A post is submitted for review",
@@ -78,32 +75,31 @@ class WebhookView:
 async def _webhooks(request: Request, db: SessionDep, member: Member) -> list[WebhookView]:
     box = CredentialBox(request.app.state.settings.encryption_keys)
     zone = member.workspace.timezone
+    summaries = await notifications.delivery_summaries(db, member.workspace.id)
+    nothing = notifications.DeliverySummary(delivered=0, failures=[])
     views = []
     for endpoint in await notifications.list_endpoints(db, member.workspace.id):
-        recent = await notifications.recent_deliveries(db, endpoint, limit=RECENT_DELIVERIES)
-        failures = [
-            FailureView(
-                event_type=row.event_type,
-                status=row.status.value,
-                attempts=row.attempts,
-                status_code=row.last_status_code,
-                error=row.last_error or "",
-                at=when(row.last_attempt_at or row.created_at, zone),
-            )
-            for row in recent
-            if row.status is WebhookDeliveryStatus.failed
-            or (row.last_error and row.status is not WebhookDeliveryStatus.delivered)
-        ]
+        summary = summaries.get(endpoint.id, nothing)
         views.append(
             WebhookView(
                 id=str(endpoint.id),
-                url=endpoint.url,
+                url=notifications.masked_url(endpoint, box),
                 description=endpoint.description,
                 events=[EVENT_NAMES.get(e, e) for e in endpoint.event_types],
                 enabled=endpoint.enabled,
                 secret_readable=notifications.secret_readable(endpoint, box),
-                delivered=sum(1 for r in recent if r.status is WebhookDeliveryStatus.delivered),
-                failures=failures,
+                delivered=summary.delivered,
+                failures=[
+                    FailureView(
+                        event_type=row.event_type,
+                        status=row.status.value,
+                        attempts=row.attempts,
+                        status_code=row.last_status_code,
+                        error=row.last_error or "",
+                        at=when(row.last_attempt_at or row.created_at, zone),
+                    )
+                    for row in summary.failures
+                ],
             )
         )
     return views
@@ -131,5 +127,6 @@ async def settings_page(request: Request, member: PageReader, db: SessionDep) ->
         "manages_webhooks": manages_webhooks,
         "webhooks": await _webhooks(request, db, member) if manages_webhooks else [],
         "event_names": EVENT_NAMES,
+        "recent_days": notifications.RECENT_WINDOW.days,
     }
     return await render_workspace(request, db, member, "settings.html", context)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from app.net.outbound import new_client
+from app.networks import webhook
 from app.networks.base import (
     CredentialsExpiredError,
     LookupUnsupported,
@@ -19,7 +21,14 @@ from app.networks.base import (
     PermanentError,
     PublishRequest,
 )
-from app.networks.webhook import WebhookAdapter, sign
+from app.networks.webhook import WebhookAdapter
+from app.notifications.webhooks import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    sign,
+    verify_signature,
+)
 from tests.contract.harness import (
     CLIENT_TIMEOUT,
     PNG,
@@ -42,6 +51,11 @@ def credentials(platform: FakeReceiver, **extra: Any) -> dict[str, Any]:
     return {"url": f"{platform.url}/hooks/almanac", "secret": SECRET, **extra}
 
 
+def _sent_body(event: dict[str, Any]) -> bytes:
+    """The bytes the adapter sent for ``event`` (compact JSON, in its key order)."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def request(platform: FakeReceiver, key: str, **kwargs: Any) -> PublishRequest:
     return PublishRequest(
         idempotency_key=key,
@@ -55,7 +69,14 @@ def request(platform: FakeReceiver, key: str, **kwargs: Any) -> PublishRequest:
 def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
     body = b'{"type":"ping"}'
     expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign("s3cret", 1700000000, body) == f"t=1700000000,v1={expected}"
+    assert sign("s3cret", body, 1700000000) == f"t=1700000000,v1={expected}"
+
+
+def test_the_adapter_signs_with_the_notification_webhooks_code() -> None:
+    # One signing implementation (app.notifications.webhooks), not a second copy
+    # with its arguments in another order.
+    assert not hasattr(webhook, "sign")
+    assert webhook.signing.sign is sign
 
 
 async def test_the_receiver_gets_a_signed_event_with_the_key(platform, adapter) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +91,10 @@ async def test_the_receiver_gets_a_signed_event_with_the_key(platform, adapter) 
     assert headers["almanac-event-type"] == "post.published"
     assert headers["almanac-event-id"] == "delivery-42"
     assert headers["content-type"] == "application/json"
+    assert headers[EVENT_TYPE_HEADER.lower()] == "post.published"
+    assert headers[EVENT_ID_HEADER.lower()] == "delivery-42"
+    # The receiver checked the signature; the notification webhooks' check agrees.
+    verify_signature(SECRET, headers[SIGNATURE_HEADER.lower()], _sent_body(event))
     assert event["type"] == "post.published" and event["id"] == "delivery-42"
     assert event["channel_id"] == "chan-1"
     assert event["post"] == {
