@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
-from app.db import Database
-from app.models import Role
+from app.db import Database, session_scope
+from app.models import Delivery, DeliveryStatus, Role
 from app.networks.base import Network
 from app.web.calendar_pages import CHIPS_PER_DAY
 from tests.test_channels_api import Team, make_team
 from tests.test_posts_api import add_channel, add_label, add_plan, create_post
 
 HTML = {"accept": "text/html"}
+# Paris, clocks going back: 02:30 happens twice on 2026-10-25.
+AMBIGUOUS = "2026-10-25T02:30:00"
 
 
 @pytest.fixture
@@ -246,3 +251,41 @@ async def test_posts_land_on_their_day_at_midnight_and_across_a_dst_change(
     # The same rule in the quarter's counts.
     quarter = (await get(client, team, page_url(team) + "?view=quarter&month=2027-03")).text
     assert "5 posts" in quarter
+
+
+async def test_chips_show_the_deliveries_outcome_once_publishing_started(
+    client: httpx.AsyncClient, team: Team, database: Database
+) -> None:
+    """DESIGN: the workflow status until a delivery leaves pending, then the outcome."""
+    x = await add_channel(database, team, Network.x)
+    masto = await add_channel(database, team, Network.mastodon)
+    waiting = await create_post(client, team, title="Waiting", channels=[str(x)])
+    half = await create_post(
+        client, team, title="Half out", channels=[str(x), str(masto)], local_at=AMBIGUOUS, fold=1
+    )
+    # Drafts have their deliveries already, pending (waiting for their time and approval).
+    async with session_scope(database.write_session) as db:
+        pending = (await db.scalars(select(Delivery.post_id))).all()
+        assert sorted(map(str, pending)) == sorted([waiting["id"], half["id"], half["id"]])
+        await db.execute(
+            update(Delivery)
+            .where(Delivery.post_id == uuid.UUID(half["id"]), Delivery.channel_id == x)
+            .values(
+                status=DeliveryStatus.published, published_at=datetime(2026, 10, 25, tzinfo=UTC)
+            )
+        )
+    for month in ("2026-10", "2026-12"):
+        html = (await get(client, team, page_url(team) + f"?month={month}")).text
+        chip = re.search(
+            r'<a class="chip st-([a-z_]+)"[^>]*data-fold="(\d)"[^>]*>(.*?)</a>', html, re.S
+        )
+        assert chip is not None
+        if month == "2026-10":
+            assert chip.group(1, 2) == ("partially_published", "1")
+            assert "; Partially published</span>" in chip.group(3)
+        else:
+            assert chip.group(1, 2) == ("draft", "0")
+            assert "; Draft</span>" in chip.group(3)
+    listing = (await get(client, team, page_url(team) + "?view=list&month=2026-10")).text
+    assert '<span class="status st-partially_published">Partially published</span>' in listing
+    assert 'data-fold="1"' in listing

@@ -76,11 +76,17 @@ _SOME_CHANNELS = (
     .columns(id=Uuid(), network=String())
 )
 
-_SQLITE = """
-SELECT p.id, p.version, p.title, p.status, p.local_at, p.timezone, p.due_at, p.plan_id,
+# Deliveries that say nothing of how publishing went: unscheduled, or taken down later.
+_NOT_OUTCOMES = "('canceled', 'removed')"
+
+_SQLITE = f"""
+SELECT p.id, p.version, p.title, p.status, p.local_at, p.fold, p.timezone, p.due_at,
+    p.plan_id,
     (SELECT group_concat(variant.channel_id || coalesce(variant.due_at, ''), ',')
      FROM variant WHERE variant.post_id = p.id) AS variants,
-    (SELECT group_concat(label_id, ',') FROM post_label WHERE post_id = p.id) AS label_ids
+    (SELECT group_concat(label_id, ',') FROM post_label WHERE post_id = p.id) AS label_ids,
+    (SELECT group_concat(DISTINCT delivery.status) FROM delivery
+     WHERE delivery.post_id = p.id AND delivery.status NOT IN {_NOT_OUTCOMES}) AS deliveries
 FROM post AS p
 WHERE p.workspace_id = :ws AND p.due_at >= :start AND p.due_at < :end
 ORDER BY p.due_at, p.id
@@ -98,12 +104,14 @@ def _pg_time(column: str, *, instant: bool) -> str:
 
 _POSTGRESQL = f"""
 SELECT {_pg_hex("p.id")}, p.version, p.title, p.status, {_pg_time("p.local_at", instant=False)},
-    p.timezone, {_pg_time("p.due_at", instant=True)}, {_pg_hex("p.plan_id")},
+    p.fold, p.timezone, {_pg_time("p.due_at", instant=True)}, {_pg_hex("p.plan_id")},
     (SELECT string_agg({_pg_hex("variant.channel_id")}
                        || coalesce({_pg_time("variant.due_at", instant=True)}, ''), ',')
      FROM variant WHERE variant.post_id = p.id) AS variants,
     (SELECT string_agg({_pg_hex("label_id")}, ',') FROM post_label WHERE post_id = p.id)
-        AS label_ids
+        AS label_ids,
+    (SELECT string_agg(DISTINCT delivery.status, ',') FROM delivery
+     WHERE delivery.post_id = p.id AND delivery.status NOT IN {_NOT_OUTCOMES}) AS deliveries
 FROM post AS p
 WHERE p.workspace_id = :ws AND p.due_at >= :start AND p.due_at < :end
 ORDER BY p.due_at, p.id
@@ -129,6 +137,7 @@ class CalendarRow(NamedTuple):
     title: str
     status: str
     local_at: str | None
+    fold: int
     timezone: str
     due_at: str
     plan_id: str | None
@@ -136,6 +145,37 @@ class CalendarRow(NamedTuple):
     variants: str | None
     # "<label hex>,..."
     label_ids: str | None
+    # The distinct statuses of its deliveries ("pending,published"), canceled and
+    # removed ones left out: what :func:`shown_status` derives the calendar's from.
+    deliveries: str | None
+
+    @property
+    def shown(self) -> str:
+        return shown_status(self.status, self.deliveries)
+
+
+ATTENTION = frozenset({"failed", "uncertain", "missed"})
+IN_FLIGHT = frozenset({"sending", "retrying"})
+
+
+def shown_status(workflow: str, deliveries: str | None) -> str:
+    """What the calendar shows of a post: its workflow status until a delivery leaves
+    ``pending``, then how publishing went. ``deliveries``: its deliveries' distinct
+    statuses, comma-separated (canceled and removed ones left out).
+
+    Trouble comes first (``failed`` when every delivery failed, else
+    ``needs_attention``), then ``publishing`` while one is being sent, then
+    ``published`` (all) or ``partially_published`` (some, others still pending)."""
+    statuses = set(deliveries.split(",")) if deliveries else set()
+    if statuses <= {"pending"}:
+        return workflow
+    if statuses & ATTENTION:
+        return "failed" if statuses == {"failed"} else "needs_attention"
+    if statuses & IN_FLIGHT:
+        return "publishing"
+    if statuses == {"published"}:
+        return "published"
+    return "partially_published"
 
 
 @dataclass(frozen=True)
@@ -198,7 +238,8 @@ def _assemble(found: CalendarRows) -> bytes:
     zones: dict[str, str] = {}
     entries = []
     for row in found.rows:
-        post_id, version, title, status, local_at, zone, due_at, plan_id, variants, labels = row
+        post_id, version, title, status, local_at, fold, zone, due_at, plan_id = row[:9]
+        variants, labels = row.variants, row.label_ids
         copies = lists.get(variants or "")
         if copies is None:
             copies = lists[variants or ""] = ",".join(
@@ -210,8 +251,8 @@ def _assemble(found: CalendarRows) -> bytes:
         zone_json = zones.get(zone) or zones.setdefault(zone, _quote(zone))
         entries.append(
             f'{{"post_id":{_dashed(post_id)},"version":{version},"title":{_quote(title)},'
-            f'"status":"{status}",'
-            f'"local_at":{_time(local_at, "")},"timezone":{zone_json},'
+            f'"status":"{status}","shown_status":"{row.shown}",'
+            f'"local_at":{_time(local_at, "")},"fold":{fold},"timezone":{zone_json},'
             f'"due_at":{_time(due_at, "Z")},"plan_id":{ids[plan_id] if plan_id else "null"},'
             f'"label_ids":[{label_ids}],"variants":[{copies}]}}'
         )

@@ -81,6 +81,9 @@ async def list_posts(
     channel: uuid.UUID | None = None,
     label: uuid.UUID | None = None,
     plan: uuid.UUID | None = None,
+    undated: Annotated[
+        bool, Query(description="Only the posts without a date (the backlog), newest first.")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PostPage:
@@ -95,6 +98,7 @@ async def list_posts(
         channel_id=channel,
         label_id=label,
         plan_id=plan,
+        undated=undated,
         limit=limit,
         offset=offset,
     )

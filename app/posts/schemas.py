@@ -119,6 +119,8 @@ class VariantRead(BaseModel):
     media: list[MediaRef] | None
     link: str | None
     local_at: datetime | None
+    # Which occurrence of an ambiguous local_at (0 = first, 1 = second): send it back.
+    fold: int
     due_at: datetime | None
     effective_text: str
     content_hash: str

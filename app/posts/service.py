@@ -829,10 +829,14 @@ async def list_posts(
     plan_id: uuid.UUID | None,
     limit: int,
     offset: int,
+    undated: bool = False,
 ) -> tuple[list[Post], int]:
     """Posts by due time (undated ideas last). ``start``/``end`` are instants (naive ones
-    are taken as UTC): due_at in [start, end)."""
+    are taken as UTC): due_at in [start, end). ``undated``: only the posts without a
+    date (the idea backlog), newest first."""
     conditions = [Post.workspace_id == workspace_id]
+    if undated:
+        conditions.append(Post.due_at.is_(None))  # with local_at (a check constraint)
     if start is not None:
         conditions.append(Post.due_at >= _aware(start))
     if end is not None:
@@ -854,7 +858,13 @@ async def list_posts(
         select(Post)
         .where(*conditions)
         .options(selectinload(Post.variants), selectinload(Post.labels))
-        .order_by(Post.due_at.is_(None), Post.due_at, Post.created_at, Post.id)
+        .order_by(
+            *(
+                (Post.created_at.desc(), Post.id.desc())
+                if undated
+                else (Post.due_at.is_(None), Post.due_at, Post.created_at, Post.id)
+            )
+        )
         .limit(limit)
         .offset(offset)
     )

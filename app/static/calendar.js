@@ -30,7 +30,9 @@
     var days = dayDiff(chip.dataset.day, targetDay);
     if (!days) return Promise.resolve({ ok: true, status: 204, same: true });
     var url = apiBase + "/posts/" + chip.dataset.post;
-    var body = { local_at: shifted(chip.dataset.local, days) };
+    // The same occurrence as before when the new day's time happens twice (the server
+    // refuses an ambiguous wall time without one).
+    var body = { local_at: shifted(chip.dataset.local, days), fold: +(chip.dataset.fold || 0) };
     return window.Almanac.api("PATCH", url, body, { "If-Match": 'W/"' + chip.dataset.version + '"' });
   }
 

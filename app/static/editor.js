@@ -34,6 +34,16 @@
   function mediaRefs() {
     return media.map(function (m) { return { media_id: m.media_id, alt: m.alt || "" }; });
   }
+  // A copy as the server stores it (PUT replaces the whole copy): what was loaded
+  // (its own media, link and time), with the text from its tab.
+  function variantBody(id) {
+    var before = originalVariants[id] || {};
+    var out = { text: variantText(id) };
+    if (before.media) out.media = before.media.map(function (m) { return { media_id: m.media_id, alt: m.alt || "" }; });
+    if (before.link) out.link = before.link;
+    if (before.local_at) { out.local_at = before.local_at; out.fold = before.fold || 0; }
+    return out;
+  }
 
   // -- tabs: one per chosen channel ----------------------------------------------------
   var activeTab = null;
@@ -103,7 +113,13 @@
     var body = {
       body: $("#body").value,
       media: mediaRefs(),
-      variants: ids.map(function (id) { return { channel_id: id, text: variantText(id) }; })
+      variants: ids.map(function (id) {
+        var copy = variantBody(id);
+        var check = { channel_id: id, text: copy.text };
+        if (copy.media) check.media = copy.media;
+        if (copy.link) check.link = copy.link;
+        return check;
+      })
     };
     if (link) body.link = link;
     var mine = ++sequence;
@@ -237,11 +253,35 @@
   var saveStatus = $("[data-save-status]");
   var conflict = $("[data-conflict]");
 
+  // A wall time that happens twice (clocks going back) needs its occurrence: the one
+  // loaded while the date, time and zone are unchanged, else the one picked here.
+  var foldField = $("[data-fold-field]");
+  var foldSelect = $("#fold");
+  function askOccurrence() {
+    if (!foldField || !foldField.hidden) return;
+    foldField.hidden = false;
+  }
+  function isAmbiguityError(result) {
+    return ((result.body && result.body.errors) || []).some(function (e) {
+      return /happens twice/.test(e.message || "");
+    });
+  }
+
   function fields() {
     var day = $("#local-date").value;
     var time = $("#local-time").value || "09:00";
     var link = $("#link").value.trim();
     var plan = $("#plan").value;
+    var zoneName = $("#timezone").value.trim() || null;
+    var localAt = day ? day + "T" + (time.length === 5 ? time + ":00" : time) : null;
+    var fold = null;
+    if (foldField && !foldField.hidden) {
+      fold = parseInt(foldSelect.value, 10);
+    } else if (post && post.local_at && localAt && post.local_at.slice(0, 16) === localAt.slice(0, 16) &&
+               (zoneName === null || zoneName === post.timezone)) {
+      localAt = post.local_at; // the wall time as loaded (seconds included)
+      fold = post.fold || 0;
+    }
     var out = {
       title: $("#title").value,
       body: $("#body").value,
@@ -249,14 +289,16 @@
       labels: $$('input[name="label"]:checked', form).map(function (el) { return el.value; }),
       plan_id: plan || null,
       media: mediaRefs(),
-      timezone: $("#timezone").value.trim() || null,
-      local_at: day ? day + "T" + (time.length === 5 ? time + ":00" : time) : null
+      timezone: zoneName,
+      local_at: localAt
     };
+    if (localAt && fold !== null) out.fold = fold;
     return out;
   }
 
   function fail(result) {
     if (result.status === 412) return showConflict(result);
+    if (result.status === 422 && isAmbiguityError(result)) askOccurrence();
     saveError.textContent = describe(result);
     saveError.hidden = false;
     saveError.focus();
@@ -281,7 +323,7 @@
       var text = variantText(id);
       var before = originalVariants[id];
       if (!before || (before.text === null ? null : before.text) !== text || (before.text === null && text !== null)) {
-        steps.push(function () { return api("PUT", data.api + "/posts/" + state.id + "/variants/" + id, { text: text }, ifMatch()); });
+        steps.push(function () { return api("PUT", data.api + "/posts/" + state.id + "/variants/" + id, variantBody(id), ifMatch()); });
       }
     });
     Object.keys(originalVariants).forEach(function (id) {

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.web.auth_pages import router as auth_pages_router
+from app.web.backlog_pages import router as backlog_pages_router
 from app.web.calendar_pages import router as calendar_pages_router
 from app.web.channel_pages import router as channel_pages_router
 from app.web.editor_pages import router as editor_pages_router
@@ -20,6 +21,7 @@ router.include_router(home_router)
 router.include_router(auth_pages_router)
 router.include_router(invitation_pages_router)
 router.include_router(calendar_pages_router)
+router.include_router(backlog_pages_router)
 router.include_router(editor_pages_router)
 router.include_router(plan_pages_router)
 router.include_router(channel_pages_router)

@@ -66,6 +66,15 @@ STATUS_NAMES: dict[str, str] = {
     "changes_requested": "Changes requested",
     "approved": "Approved",
 }
+# What the calendar shows once publishing started (app.calendar.service.shown_status).
+SHOWN_NAMES: dict[str, str] = {
+    **STATUS_NAMES,
+    "publishing": "Publishing",
+    "published": "Published",
+    "partially_published": "Partially published",
+    "failed": "Failed",
+    "needs_attention": "Needs attention",
+}
 # The month grid shows this many posts a day, then "+K more" (to the week view).
 CHIPS_PER_DAY = 5
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -126,11 +135,15 @@ class Chip:
 
     id: str
     title: str
+    # The workflow status, and what the calendar shows (the deliveries' outcome once
+    # publishing started).
     status: str
+    shown: str
     day: date
     time: str
     # The post's own wall time and zone (what a move keeps), and its version.
     local_at: str
+    fold: int
     zone: str
     version: int
     networks: list[str]
@@ -138,7 +151,7 @@ class Chip:
 
     @property
     def status_name(self) -> str:
-        return STATUS_NAMES.get(self.status, self.status)
+        return SHOWN_NAMES.get(self.shown, self.shown)
 
     @property
     def network_names(self) -> str:
@@ -262,9 +275,11 @@ def make_chip(due: Due, labels: dict[str, LabelChip]) -> Chip:
         id=str(uuid.UUID(row.post_id)),
         title=row.title,
         status=row.status,
+        shown=row.shown,
         day=local.date(),
         time=f"{local.hour:02d}:{local.minute:02d}",
         local_at=calendar_service.iso_time(row.local_at) if row.local_at else "",
+        fold=row.fold,
         zone=row.timezone,
         version=row.version,
         networks=sorted({network for network, _, _ in due.range.copies(row)}),
@@ -378,6 +393,7 @@ async def calendar_page(
         "channel_options": channel_opts,
         "network_options": network_opts,
         "status_options": status_opts,
+        "shown_options": [Option(value, name) for value, name in SHOWN_NAMES.items()],
         "label_options": label_opts,
         "network_names": NETWORK_NAMES,
         "weekdays": WEEKDAYS,

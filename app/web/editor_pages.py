@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.deps import Authorize, Member
@@ -24,11 +23,12 @@ from app.channels import service as channel_service
 from app.deps import SessionDep
 from app.labels import service as label_service
 from app.media import service as media_service
-from app.models import Media
+from app.models import Post
 from app.plans import service as plan_service
 from app.posts import comments as comment_service
 from app.posts import service as post_service
 from app.posts.schemas import PostRead
+from app.timeutil import to_utc
 from app.web.calendar_pages import NETWORK_NAMES, STATUS_NAMES, parse_day
 from app.web.workspace_frame import page_data, render_workspace
 from app.workspaces import service as workspace_service
@@ -37,6 +37,11 @@ router = APIRouter()
 
 PageReader = Annotated[Member, Depends(Authorize(Action.posts_read, page=True))]
 PageWriter = Annotated[Member, Depends(Authorize(Action.posts_write, page=True))]
+
+
+def is_ambiguous(local: datetime, zone_name: str) -> bool:
+    """Whether this wall time happens twice in the zone (the clocks going back)."""
+    return to_utc(local, zone_name, 0) != to_utc(local, zone_name, 1)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,9 @@ async def _editor(
     member: Member,
     post: PostRead | None,
     day: date | None,
+    row: Post | None = None,
 ) -> HTMLResponse:
+    """``row``: the post as loaded (``post`` is its read model), or None for a new one."""
     ws_id = member.workspace.id
     channels = [
         ChannelChoice(
@@ -80,13 +87,11 @@ async def _editor(
     labels = [label for label, _ in await label_service.list_labels(db, ws_id)]
     plans = await plan_service.list_plans(db, ws_id)
     names = {
-        str(row.user.id): row.user.display_name
-        for row in await workspace_service.list_members(db, ws_id)
+        str(m.user.id): m.user.display_name for m in await workspace_service.list_members(db, ws_id)
     }
     comments: list[CommentView] = []
     media: list[dict[str, Any]] = []
-    if post is not None:
-        row = await post_service.get_post(db, ws_id, post.id)
+    if post is not None and row is not None:
         comments = [
             CommentView(
                 names.get(str(c.author_id), "A former member"),
@@ -97,9 +102,7 @@ async def _editor(
         ]
         ids = [item.media_id for item in post.media]
         if ids:
-            found = {
-                m.id: m for m in (await db.scalars(select(Media).where(Media.id.in_(ids)))).all()
-            }
+            found = await media_service.media_in_workspace(db, ws_id, ids)
             settings = request.app.state.settings
             for item in post.media:
                 if item.media_id in found:
@@ -113,6 +116,8 @@ async def _editor(
                             "mime_type": read.mime_type,
                         }
                     )
+    # A wall time that happens twice (clocks going back): the page asks which one.
+    ambiguous = bool(post and post.local_at and is_ambiguous(post.local_at, post.timezone))
     local_date = post.local_at.date().isoformat() if post and post.local_at else ""
     local_time = post.local_at.strftime("%H:%M") if post and post.local_at else "09:00"
     if post is None and day is not None:
@@ -137,6 +142,7 @@ async def _editor(
         "media": media,
         "local_date": local_date,
         "local_time": local_time,
+        "ambiguous": ambiguous,
         "zone_name": post.timezone if post else member.workspace.timezone,
         "status_name": STATUS_NAMES.get(post.status.value, post.status.value) if post else None,
         "editor_data": page_data(data),
@@ -164,4 +170,4 @@ async def post_page(
     """A post in the editor, with its status and comments."""
     row = await post_service.get_post(db, member.workspace.id, post_id)
     post = await post_service.to_read(db, row)
-    return await _editor(request, db, member, post, None)
+    return await _editor(request, db, member, post, None, row)

@@ -70,6 +70,7 @@ def nav_items(view: WorkspaceView, waiting: int = 0, overdue: int = 0) -> list[N
     decision after a pause (their link shows only then)."""
     items = [
         NavItem("Calendar", f"{view.base}/calendar"),
+        NavItem("Backlog", f"{view.base}/backlog"),
         NavItem("Inbox", f"{view.base}/inbox", badge=waiting or None),
         NavItem("Plans", f"{view.base}/plans"),
         NavItem("Channels", f"{view.base}/channels"),
@@ -77,7 +78,7 @@ def nav_items(view: WorkspaceView, waiting: int = 0, overdue: int = 0) -> list[N
         NavItem("Settings", f"{view.base}/settings"),
     ]
     if overdue:
-        items.insert(2, NavItem("Overdue", f"{view.base}/overdue", badge=overdue))
+        items.insert(3, NavItem("Overdue", f"{view.base}/overdue", badge=overdue))
     return items
 
 

@@ -318,6 +318,136 @@ def test_a_busy_day_shows_its_first_posts_and_more(
     expect(page.get_by_text(f"Busy {7 + busy}:00")).to_be_visible()
 
 
+def api_post(http: httpx.Client, workspace: Workspace, **body: object) -> dict:
+    created = http.post(f"/api/v1/workspaces/{workspace.id}/posts", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_saving_a_copy_keeps_its_own_link_and_time(
+    page: Page, live_server: LiveServer, workspace: Workspace
+) -> None:
+    """PUT replaces a whole copy: the editor sends what it loaded with the new text."""
+    with httpx.Client(base_url=live_server.url, headers=workspace.auth) as http:
+        post = api_post(
+            http,
+            workspace,
+            title="Own link and time",
+            body="Base copy.",
+            local_at="2027-05-04T09:00:00",
+            timezone="Europe/Paris",
+            channels=[workspace.x, workspace.mastodon],
+        )
+        url = f"/api/v1/workspaces/{workspace.id}/posts/{post['id']}"
+        put = http.put(
+            f"{url}/variants/{workspace.x}",
+            json={
+                "text": "X copy.",
+                "link": "https://example.org/x-only",
+                "local_at": "2027-05-04T11:30:00",
+            },
+            headers={"If-Match": f'W/"{post["version"]}"'},
+        )
+        assert put.status_code == 200, put.text
+    page.goto(workspace.url(f"posts/{post['id']}"))
+    page.get_by_role("tab", name="Acme on X").click()
+    # The counters check the copy as it would be saved: its own link included.
+    with page.expect_request(lambda r: r.url.endswith("/posts/validate")) as checked:
+        page.get_by_label("Copy for Acme on X (X)").fill("X copy, edited.")
+    sent = {v["channel_id"]: v for v in checked.value.post_data_json["variants"]}
+    assert sent[workspace.x]["link"] == "https://example.org/x-only"
+    assert "link" not in sent[workspace.mastodon]
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page).to_have_url(re.compile(r"\?saved=1$"))
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    with httpx.Client(base_url=live_server.url, headers=workspace.auth) as http:
+        read = http.get(url)
+    (x_copy,) = [v for v in read.json()["variants"] if v["channel_id"] == workspace.x]
+    assert x_copy["text"] == "X copy, edited."
+    assert x_copy["link"] == "https://example.org/x-only"
+    assert x_copy["local_at"] == "2027-05-04T11:30:00"
+
+
+def test_a_time_that_happens_twice_saves_and_asks_which_one(
+    page: Page, live_server: LiveServer, workspace: Workspace, axe_script: str, tmp_path: Path
+) -> None:
+    """Paris, 2026-10-25: 02:30 happens twice. The post's own occurrence is sent back
+    while the time is unchanged; a new ambiguous time asks first or second."""
+    with httpx.Client(base_url=live_server.url, headers=workspace.auth) as http:
+        second = api_post(
+            http,
+            workspace,
+            title="At the second 02:30",
+            body="Clocks go back tonight.",
+            local_at="2026-10-25T02:30:00",
+            timezone="Europe/Paris",
+            fold=1,
+            channels=[workspace.mastodon],
+        )
+        day_before = api_post(
+            http,
+            workspace,
+            title="The day before",
+            body="Clocks go back tomorrow.",
+            local_at="2026-10-24T02:30:00",
+            timezone="Europe/Paris",
+            channels=[workspace.mastodon],
+        )
+    page.goto(workspace.url(f"posts/{second['id']}"))
+    expect(page.get_by_label("Which occurrence")).to_have_value("1")
+    page.get_by_label("Title").fill("At the second 02:30, renamed")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page).to_have_url(re.compile(r"\?saved=1$"))
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+
+    page.goto(workspace.url(f"posts/{day_before['id']}"))
+    expect(page.get_by_label("Which occurrence")).to_be_hidden()
+    page.get_by_label("Date").fill("2026-10-25")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="happens twice")).to_be_visible()
+    page.get_by_label("Which occurrence").select_option("1")
+    check_accessibility(page, axe_script, "editor-occurrence")
+    shot(page, tmp_path, "editor-occurrence")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page).to_have_url(re.compile(r"\?saved=1$"))
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+
+    with httpx.Client(base_url=live_server.url, headers=workspace.auth) as http:
+        base = f"/api/v1/workspaces/{workspace.id}/posts"
+        renamed = http.get(f"{base}/{second['id']}").json()
+        moved = http.get(f"{base}/{day_before['id']}").json()
+    assert renamed["title"] == "At the second 02:30, renamed"
+    assert (renamed["local_at"], renamed["fold"]) == ("2026-10-25T02:30:00", 1)
+    assert renamed["due_at"] == "2026-10-25T01:30:00Z"
+    assert (moved["local_at"], moved["fold"]) == ("2026-10-25T02:30:00", 1)
+
+    # The calendar moves a post by whole days with its occurrence (the server refuses
+    # an ambiguous wall time without one).
+    page.goto(workspace.url("calendar?month=2026-10"))
+    chip = page.locator("a.chip", has_text="At the second 02:30, renamed")
+    chip.focus()
+    page.keyboard.press("m")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Move to…").fill("2026-10-26")
+    page.keyboard.press("Enter")
+    expect(page.locator('td[data-day="2026-10-26"] a.chip')).to_have_count(1)
+    with httpx.Client(base_url=live_server.url, headers=workspace.auth) as http:
+        base = f"/api/v1/workspaces/{workspace.id}/posts"
+        assert http.get(f"{base}/{second['id']}").json()["local_at"] == "2026-10-26T02:30:00"
+        back = http.patch(
+            f"{base}/{second['id']}",
+            json={"local_at": "2026-10-24T02:30:00"},
+            headers={"If-Match": http.get(f"{base}/{second['id']}").headers["etag"]},
+        )
+        assert back.status_code == 200, back.text
+    page.goto(workspace.url("calendar?month=2026-10"))
+    page.locator("a.chip", has_text="At the second 02:30, renamed").focus()
+    page.keyboard.press("m")
+    page.get_by_role("dialog").get_by_label("Move to…").fill("2026-10-25")
+    page.keyboard.press("Enter")
+    expect(page.locator('td[data-day="2026-10-25"] a.chip')).to_have_count(2)
+
+
 def test_connect_forms(page: Page, workspace: Workspace, axe_script: str, tmp_path: Path) -> None:
     page.goto(workspace.url("channels"))
     page.get_by_text("Bluesky", exact=True).click()
@@ -336,7 +466,7 @@ def test_connect_forms(page: Page, workspace: Workspace, axe_script: str, tmp_pa
 def test_small_screens_and_the_other_pages(
     page: Page, workspace: Workspace, axe_script: str, tmp_path: Path
 ) -> None:
-    for rest, name in (("channels", "channels"), ("sandbox", "sandbox")):
+    for rest, name in (("channels", "channels"), ("sandbox", "sandbox"), ("backlog", "backlog")):
         page.goto(workspace.url(rest))
         check_accessibility(page, axe_script, name)
         shot(page, tmp_path, name)
