@@ -5,7 +5,9 @@ custom collector over one snapshot, so every web replica reports the same
 figures; no counter lives in a process that a restart would reset):
 
 - ``almanac_deliveries{status, network}``: deliveries by status and network;
-- ``almanac_delivery_queue_depth``: due now and waiting to be claimed;
+- ``almanac_delivery_queue_depth``: due now and claimable (the claim's own rule,
+  ``app.deliveries.queue``: no drafts, unapproved variants, paused or disconnected
+  channels);
 - ``almanac_deliveries_awaiting_decision``: parked by a resume (see
   ``app.deliveries.overdue``);
 - ``almanac_publish_lag_seconds``: a gauge histogram of ``published_at - due_at``
@@ -44,6 +46,7 @@ from sqlalchemy import Float, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deliveries.overdue import AWAITING_DECISION
+from app.deliveries.queue import claimable_count
 from app.deps import DatabaseDep, SettingsDep
 from app.errors import Forbidden
 from app.models import Channel, Delivery, DeliveryStatus, SchedulerHeartbeat, utcnow
@@ -86,14 +89,7 @@ async def read_snapshot(db: AsyncSession, *, now: datetime, stale_after: timedel
     )
     snapshot.by_status = {(s.value, n.value): count for s, n, count in rows.all()}
     waiting = Delivery.status.in_((DeliveryStatus.pending, DeliveryStatus.retrying))
-    snapshot.queue_depth = (
-        await db.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(waiting, Delivery.next_attempt_at <= now)
-        )
-        or 0
-    )
+    snapshot.queue_depth = await claimable_count(db, now=now)
     snapshot.awaiting_decision = (
         await db.scalar(
             select(func.count())
@@ -141,7 +137,8 @@ class SnapshotCollector:
         yield deliveries
         yield GaugeMetricFamily(
             "almanac_delivery_queue_depth",
-            "Deliveries due now and waiting to be claimed (pending or retrying).",
+            "Deliveries due now that the scheduler may claim (pending or retrying, approved, "
+            "not paused, channel connected).",
             value=s.queue_depth,
         )
         yield GaugeMetricFamily(

@@ -12,12 +12,12 @@ The claim is one ``UPDATE ... RETURNING`` that sets ``sending``, a lease and
   delivery row first, see ``app.posts.service._refuse_pinned``).
 - SQLite: one write transaction (``BEGIN IMMEDIATE``) is already serialised.
 
-Claimable: ``pending`` or ``retrying``, due, its variant approved
-(``approved_hash = content_hash``), its post submitted (not a draft or an idea;
-not necessarily ``approved``: when one variant of an approved post is edited the
-post returns to review while its untouched variants still go out), workspace and
-channel not paused, channel connected and not rate-limited, and fewer than
-``publish_per_channel`` deliveries of its channel ``sending`` across the cluster.
+Claimable: the rule of :mod:`app.deliveries.queue` (``pending`` or ``retrying``,
+due, its variant approved, its post submitted — not necessarily ``approved``: when
+one variant of an approved post is edited the post returns to review while its
+untouched variants still go out —, workspace and channel not paused, channel
+connected and not rate-limited), and fewer than ``publish_per_channel`` deliveries
+of its channel ``sending`` across the cluster.
 
 Content is read in the claim's transaction: every edit saved before it is what
 goes out; after it the edit path answers 409.
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.approvals.lateness import mark_missed
 from app.db import session_scope
+from app.deliveries.queue import CLAIMABLE_JOINS, CLAIMABLE_WHERE
 from app.logging import get_logger
 from app.media import storage
 from app.media.service import signed_media_url
@@ -60,7 +61,6 @@ from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.dispatch")
 
-SUBMITTED = ("in_review", "changes_requested", "approved")
 # How many due rows one claim looks at per free slot: enough to skip channels at
 # their limit without scanning a whole backlog.
 SCAN_FACTOR = 4
@@ -74,20 +74,12 @@ _BUSY = """busy AS (
     SELECT channel_id, count(*) AS n FROM delivery WHERE status = 'sending'
     GROUP BY channel_id
 )"""
-_CLAIMABLE = """
-    FROM delivery d
-    JOIN variant v ON v.id = d.variant_id
-    JOIN post p ON p.id = d.post_id
-    JOIN channel c ON c.id = d.channel_id
-    JOIN workspace w ON w.id = d.workspace_id
-    LEFT JOIN busy b ON b.channel_id = d.channel_id
-    WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
-      AND v.approved_hash IS NOT NULL AND v.approved_hash = v.content_hash
-      AND p.status IN ('in_review', 'changes_requested', 'approved')
-      AND w.paused = false AND c.paused = false AND c.status = 'connected'
-      AND (c.rate_limited_until IS NULL OR c.rate_limited_until <= :now)
-      AND coalesce(b.n, 0) < :per_channel
-"""
+_CLAIMABLE = (
+    CLAIMABLE_JOINS
+    + "    LEFT JOIN busy b ON b.channel_id = d.channel_id\n    WHERE"
+    + CLAIMABLE_WHERE
+    + "      AND coalesce(b.n, 0) < :per_channel\n"
+)
 _CLAIM = (
     "WITH "
     + _BUSY

@@ -6,8 +6,17 @@ even with several schedulers). A snapshot is taken only inside its window (until
 the next kind is due; the 7-day one for a week): a "1 h" figure read three days
 late would be a lie, so it is left out instead.
 
-Networks whose API gives no figures (Telegram bots, webhooks) are not asked.
-Removed (taken down) deliveries are never asked. An adapter error, an unreadable
+Networks whose API gives no figures (Telegram bots, webhooks) are not asked, and
+neither are channels that are not ``connected`` (expired credentials would only
+earn a 401) or wait for a rate limit to reset. Removed (taken down) deliveries are
+never asked.
+
+With several schedulers each owed snapshot is fetched by one of them: the run claims
+the deliveries it will ask about with a short lease (``CLAIM``) in one conditional
+UPDATE, on the delivery's lease columns, which a published delivery no longer uses
+for publishing (the reaper only looks at ``sending`` rows); a concurrent run finds
+them held and skips them. The lease is released when the run writes its snapshots
+(a run that dies holding it is replaced once it runs out). An adapter error, an unreadable
 credential or an unreachable network is logged and the snapshot is simply tried
 again at the next run, while its window is open. Network calls run outside any
 transaction, a few at a time.
@@ -18,18 +27,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crypto import CredentialBox, CredentialsUnreadable
+from app.crypto import CredentialsUnreadable
 from app.db import session_scope
 from app.logging import get_logger
 from app.models import (
     Channel,
+    ChannelStatus,
     Delivery,
     DeliveryStatus,
     MetricSnapshot,
@@ -46,6 +57,8 @@ log = get_logger("almanac.scheduler.metrics")
 INTERVAL_SECONDS = 300
 BATCH = 200
 CONCURRENCY = 8
+# How long a run holds the deliveries it asks about (network calls time out sooner).
+CLAIM = timedelta(minutes=2)
 WITHOUT_METRICS = frozenset({Network.telegram, Network.webhook})
 # Until when after publishing each kind may still be taken.
 WINDOW = {
@@ -87,6 +100,9 @@ async def owed(runtime: SchedulerRuntime, now: datetime) -> list[Owed]:
                     Delivery.published_at <= now - kind.age,
                     Delivery.published_at > now - WINDOW[kind],
                     Channel.network.not_in(list(WITHOUT_METRICS)),
+                    Channel.status == ChannelStatus.connected,
+                    or_(Channel.rate_limited_until.is_(None), Channel.rate_limited_until <= now),
+                    _free(now),
                     ~taken,
                 )
                 .order_by(Delivery.published_at)
@@ -99,6 +115,50 @@ async def owed(runtime: SchedulerRuntime, now: datetime) -> list[Owed]:
     return found
 
 
+def _free(now: datetime) -> object:
+    """SQL: no scheduler holds the delivery for its metrics now."""
+    return or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at <= now)
+
+
+async def _claim(runtime: SchedulerRuntime, items: list[Owed], now: datetime) -> list[Owed]:
+    """The items this process fetches: those whose delivery it leased in one
+    conditional UPDATE (a row another process holds, or took meanwhile, is left out)."""
+    async with session_scope(runtime.database.write_session) as session:
+        leased = set(
+            (
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_({item.delivery_id for item in items}),
+                        Delivery.status == DeliveryStatus.published,
+                        _free(now),
+                    )
+                    # A lease is not an edit of the delivery.
+                    .values(
+                        lease_owner=runtime.process_id,
+                        lease_expires_at=now + CLAIM,
+                        updated_at=Delivery.updated_at,
+                    )
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalars()
+        )
+    return [item for item in items if item.delivery_id in leased]
+
+
+async def _release(runtime: SchedulerRuntime, session: AsyncSession, items: list[Owed]) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_({item.delivery_id for item in items}),
+            Delivery.lease_owner == runtime.process_id,
+        )
+        .values(lease_owner=None, lease_expires_at=None, updated_at=Delivery.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _fetch(
     runtime: SchedulerRuntime, gate: asyncio.Semaphore, item: Owed
 ) -> tuple[Owed, Metrics] | None:
@@ -106,7 +166,7 @@ async def _fetch(
     try:
         adapter = get_adapter(item.network, runtime.adapter_context)
         token = item.credentials_encrypted
-        credentials = CredentialBox(runtime.settings.encryption_keys).open(token) if token else {}
+        credentials = runtime.credential_box.open(token) if token else {}
     except (NetworkUnavailable, CredentialsUnreadable) as error:
         log.warning("metrics not collected", reason=type(error).__name__, **ids)
         return None
@@ -128,16 +188,20 @@ async def collect(runtime: SchedulerRuntime, *, now: datetime | None = None) -> 
     (a concurrent scheduler's copy of the same snapshot is kept instead of ours)."""
     now = now or utcnow()
     items = await owed(runtime, now)
+    if items:
+        items = await _claim(runtime, items, now)
     if not items:
         return 0
     gate = asyncio.Semaphore(CONCURRENCY)
     fetched = [
         found for found in await asyncio.gather(*(_fetch(runtime, gate, i) for i in items)) if found
     ]
-    if not fetched:
-        return 0
     taken_at = utcnow()
     async with session_scope(runtime.database.write_session) as session:
+        # Written or failed (tried again next run, while its window is open).
+        await _release(runtime, session, items)
+        if not fetched:
+            return 0
         # Taken down meanwhile: no snapshot for a removed post.
         still = set(
             (

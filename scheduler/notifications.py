@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from app.crypto import CredentialBox, CredentialsUnreadable
+from app.crypto import CredentialsUnreadable
 from app.db import session_scope
 from app.logging import get_logger, redact_text
 from app.models import (
@@ -122,7 +122,7 @@ async def run(runtime: SchedulerRuntime) -> None:
 
 
 async def _claim(runtime: SchedulerRuntime, now: datetime) -> list[Outgoing]:
-    box = CredentialBox(runtime.settings.encryption_keys)
+    box = runtime.credential_box
     async with session_scope(runtime.database.write_session) as session:
         query = (
             select(WebhookDelivery.id, WebhookDelivery.endpoint_id)

@@ -30,7 +30,13 @@ Outcomes per the typed errors of ``app.networks.base``:
 - ``CredentialsExpiredError`` → the channel ``expired`` (notified once), the
   delivery back to ``pending``, waiting for the reconnection;
 - anything else (a bug, a lost connection mid-publish) is settled like a lease the
-  process lost: re-queued where retrying cannot duplicate, else ``uncertain``.
+  process lost: re-queued with backoff where retrying cannot duplicate, else
+  ``uncertain``; ``failed`` once the attempts or the lateness limit run out.
+
+A worker that loses its lease (the reaper or a person took the delivery back, or
+no renewal succeeded before it ran out) stops at once: the adapter's call is
+cancelled, and a checkpoint it tries to store raises :class:`LeaseLost`, so no
+further request goes out; the lease's new holder settles the delivery.
 """
 
 from __future__ import annotations
@@ -46,13 +52,12 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.channels.service import without_secrets
-from app.crypto import CredentialBox, CredentialsUnreadable
+from app.crypto import CredentialsUnreadable
 from app.db import session_scope
 from app.logging import get_logger
 from app.models import (
     AttemptOutcome,
     Channel,
-    ChannelStatus,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
@@ -68,8 +73,9 @@ from app.networks.base import (
     RateLimitedError,
     TransientError,
 )
-from app.notifications.service import Event, notify, post_people, workspace_people
+from app.notifications.service import Event, notify, post_people
 from app.observability import ADAPTER_LATENCY
+from scheduler.channel_state import expire_channel, same_credentials
 from scheduler.dispatch import Claimed
 from scheduler.runtime import SchedulerRuntime
 
@@ -86,6 +92,10 @@ BATCH_WINDOW = 0.02
 BATCH_LIMIT = 300
 
 T = TypeVar("T")
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the delivery's lease: it must stop publishing."""
 
 
 def start(runtime: SchedulerRuntime, job: Claimed) -> asyncio.Task[None]:
@@ -141,7 +151,7 @@ def build_request(job: Claimed, credentials: dict[str, Any]) -> PublishRequest:
 def open_credentials(runtime: SchedulerRuntime, job: Claimed) -> dict[str, Any]:
     if job.credentials_encrypted is None:
         return {}
-    return CredentialBox(runtime.settings.encryption_keys).open(job.credentials_encrypted)
+    return runtime.credential_box.open(job.credentials_encrypted)
 
 
 def backoff(runtime: SchedulerRuntime, attempts: int, retry_after: timedelta | None) -> timedelta:
@@ -161,10 +171,22 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         await finish_failed(runtime, job, str(refused), AttemptOutcome.permanent)
         return
     request = build_request(job, credentials)
-    renewal = asyncio.get_running_loop().create_task(_renew_lease(runtime, job))
-    started = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    call = loop.create_task(
+        _timed(adapter.publish(request, _checkpointer(runtime, job)), job),
+        name=f"adapter-{job.delivery_id}",
+    )
+    keeper = loop.create_task(_keep_lease(runtime, job, call))
+    started = loop.time()
     try:
-        result = await _timed(adapter.publish(request, _checkpointer(runtime, job)), job)
+        result = await call
+    except LeaseLost:
+        log.warning("lease lost: checkpoint refused, publish abandoned", **ids)
+    except asyncio.CancelledError:
+        stopping = asyncio.current_task()
+        if not _abandoned(keeper) or (stopping is not None and stopping.cancelling()):
+            raise  # this worker itself is cancelled (the process stops)
+        log.warning("lease lost: publish abandoned", **ids)
     except RateLimitedError as limited:
         await finish_rate_limited(runtime, job, limited, credentials)
     except TransientError as transient:
@@ -179,12 +201,17 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         from scheduler.reaper import settle_interrupted
 
         await settle_interrupted(
-            runtime, job, adapter, request, reason=f"unexpected error ({type(error).__name__})"
+            runtime,
+            job,
+            adapter,
+            request,
+            reason=f"unexpected error ({type(error).__name__})",
+            outcome=AttemptOutcome.error,
         )
     else:
         await finish_published(runtime, job, result)
     finally:
-        renewal.cancel()
+        keeper.cancel()
     log.info(
         "publish attempt finished",
         network=job.network.value,
@@ -210,7 +237,8 @@ async def _timed(call: Awaitable[T], job: Claimed) -> T:
         ADAPTER_LATENCY.labels(job.network.value, outcome).observe(elapsed)
 
 
-def _owned(job: Claimed, runtime: SchedulerRuntime) -> Any:
+def owned(runtime: SchedulerRuntime, job: Claimed) -> Any:
+    """SQL: the delivery is ``sending`` under this process's lease."""
     return (
         (Delivery.id == job.delivery_id)
         & (Delivery.status == DeliveryStatus.sending)
@@ -218,22 +246,43 @@ def _owned(job: Claimed, runtime: SchedulerRuntime) -> Any:
     )
 
 
-async def _renew_lease(runtime: SchedulerRuntime, job: Claimed) -> None:
+def _abandoned(keeper: asyncio.Task[bool]) -> bool:
+    """Did the lease keeper cancel the adapter's call (the lease was lost)?"""
+    return keeper.done() and not keeper.cancelled() and keeper.result()
+
+
+async def _keep_lease(
+    runtime: SchedulerRuntime, job: Claimed, publishing: asyncio.Task[Any]
+) -> bool:
+    """Renew the lease every third of its length while ``publishing`` runs; cancel it
+    (and return True) when a renewal matches no row (the lease was taken back) or none
+    succeeded before the lease ran out (the reaper may take it back any moment; a
+    late renewal that still matches keeps it: nobody took it meanwhile)."""
     lease = timedelta(seconds=runtime.settings.publish_lease_seconds)
+    period = lease.total_seconds() / 3
+    held_until = job.claimed_at + lease
     while True:
-        await asyncio.sleep(lease.total_seconds() / 3)
+        await asyncio.sleep(max(0.0, min(period, (held_until - utcnow()).total_seconds())))
+        renewed_until = utcnow() + lease
         try:
             async with session_scope(runtime.database.write_session) as session:
                 result = await session.execute(
                     update(Delivery)
-                    .where(_owned(job, runtime))
-                    .values(lease_expires_at=utcnow() + lease)
+                    .where(owned(runtime, job))
+                    .values(lease_expires_at=renewed_until)
                 )
-            if result.rowcount == 0:
-                log.warning("lease lost during publish", delivery_id=str(job.delivery_id))
-                return
         except (SQLAlchemyError, OSError) as error:
             log.warning("lease renewal failed", error=type(error).__name__)
+            if utcnow() >= held_until:
+                log.warning("lease ran out without renewal", delivery_id=str(job.delivery_id))
+                publishing.cancel()
+                return True
+            continue
+        if result.rowcount == 0:
+            log.warning("lease lost during publish", delivery_id=str(job.delivery_id))
+            publishing.cancel()
+            return True
+        held_until = renewed_until
 
 
 def _checkpointer(
@@ -245,13 +294,16 @@ def _checkpointer(
         kept.update(ids)
         snapshot = dict(kept)
 
-        async def write() -> None:
+        async def write() -> int:
             async with session_scope(runtime.database.write_session) as session:
-                await session.execute(
-                    update(Delivery).where(_owned(job, runtime)).values(checkpoint=snapshot)
+                done = await session.execute(
+                    update(Delivery).where(owned(runtime, job)).values(checkpoint=snapshot)
                 )
+                return done.rowcount
 
-        await with_db_retries(runtime, write)
+        if await with_db_retries(runtime, write) == 0:
+            # The adapter stops here, before its next request.
+            raise LeaseLost(f"delivery {job.delivery_id} is no longer leased to this process")
 
     return store
 
@@ -259,8 +311,12 @@ def _checkpointer(
 # -- outcomes ----------------------------------------------------------------------
 
 
-async def _close_attempt(
-    session: Any, job: Claimed, outcome: AttemptOutcome, error: str | None, http_status: int | None
+async def close_attempt(
+    session: Any,
+    job: Claimed,
+    outcome: AttemptOutcome,
+    error: str | None,
+    http_status: int | None = None,
 ) -> None:
     await session.execute(
         update(DeliveryAttempt)
@@ -269,7 +325,7 @@ async def _close_attempt(
     )
 
 
-def _lease_cleared() -> dict[str, Any]:
+def lease_cleared() -> dict[str, Any]:
     return {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
 
 
@@ -282,7 +338,7 @@ def _published_values(job: Claimed, result: PublishResult) -> dict[str, Any]:
         "published_content_hash": job.content_hash,
         "checkpoint": {},
         "last_error": None,
-        **_lease_cleared(),
+        **lease_cleared(),
     }
 
 
@@ -310,18 +366,22 @@ async def finish_published(runtime: SchedulerRuntime, job: Claimed, result: Publ
 
     async def write() -> None:
         async with session_scope(runtime.database.write_session) as session:
-            done = await session.execute(
-                update(Delivery).where(_owned(job, runtime)).values(values)
-            )
+            done = await session.execute(update(Delivery).where(owned(runtime, job)).values(values))
             if done.rowcount == 0:
                 await _published_without_lease(session, job, result)
-            box = CredentialBox(runtime.settings.encryption_keys)
-            await session.execute(
+            # Only over the credentials this job read: a token the refresh job (or a
+            # person) renewed meanwhile is newer than the one the adapter refreshed.
+            stored = await session.execute(
                 update(Channel)
-                .where(Channel.id == job.channel_id)
-                .values(credentials_encrypted=box.seal(refreshed))
+                .where(Channel.id == job.channel_id, same_credentials(job.credentials_encrypted))
+                .values(credentials_encrypted=runtime.credential_box.seal(refreshed))
             )
-            await _close_attempt(session, job, AttemptOutcome.published, None, None)
+            if stored.rowcount == 0:
+                log.info(
+                    "refreshed credentials not stored: the channel's changed meanwhile",
+                    channel_id=str(job.channel_id),
+                )
+            await close_attempt(session, job, AttemptOutcome.published, None, None)
 
     await with_db_retries(runtime, write)
 
@@ -492,15 +552,15 @@ async def finish_transient(
         async with session_scope(runtime.database.write_session) as session:
             await session.execute(
                 update(Delivery)
-                .where(_owned(job, runtime))
+                .where(owned(runtime, job))
                 .values(
                     status=DeliveryStatus.retrying,
                     next_attempt_at=at,
                     last_error=message,
-                    **_lease_cleared(),
+                    **lease_cleared(),
                 )
             )
-            await _close_attempt(session, job, AttemptOutcome.transient, message, _status(error))
+            await close_attempt(session, job, AttemptOutcome.transient, message, _status(error))
 
     await with_db_retries(runtime, write)
 
@@ -520,17 +580,17 @@ async def finish_rate_limited(
             await _limit_channel_in(session, job, error.until)
             await session.execute(
                 update(Delivery)
-                .where(_owned(job, runtime))
+                .where(owned(runtime, job))
                 .values(
                     status=DeliveryStatus.retrying,
                     next_attempt_at=error.until,
                     # A rate limit is the channel's state, not a failure of this post.
                     attempts=Delivery.attempts - 1,
                     last_error=message,
-                    **_lease_cleared(),
+                    **lease_cleared(),
                 )
             )
-            await _close_attempt(session, job, AttemptOutcome.rate_limited, message, 429)
+            await close_attempt(session, job, AttemptOutcome.rate_limited, message, 429)
 
     await with_db_retries(runtime, write)
 
@@ -561,10 +621,10 @@ async def finish_failed(
         async with session_scope(runtime.database.write_session) as session:
             done = await session.execute(
                 update(Delivery)
-                .where(_owned(job, runtime))
-                .values(status=DeliveryStatus.failed, last_error=message, **_lease_cleared())
+                .where(owned(runtime, job))
+                .values(status=DeliveryStatus.failed, last_error=message, **lease_cleared())
             )
-            await _close_attempt(session, job, outcome, message, None)
+            await close_attempt(session, job, outcome, message, None)
             if done.rowcount:
                 await notify_delivery(session, job, Event.publish_failed, message)
 
@@ -577,36 +637,22 @@ async def finish_expired(runtime: SchedulerRuntime, job: Claimed, message: str) 
         async with session_scope(runtime.database.write_session) as session:
             await session.execute(
                 update(Delivery)
-                .where(_owned(job, runtime))
+                .where(owned(runtime, job))
                 .values(
                     status=DeliveryStatus.pending,
                     attempts=Delivery.attempts - 1,
                     last_error=message,
-                    **_lease_cleared(),
+                    **lease_cleared(),
                 )
             )
-            changed = await session.execute(
-                update(Channel)
-                .where(Channel.id == job.channel_id, Channel.status != ChannelStatus.expired)
-                .values(status=ChannelStatus.expired, status_message=message)
+            await close_attempt(session, job, AttemptOutcome.expired, message, 401)
+            await expire_channel(
+                session,
+                job.channel_id,
+                message,
+                delivery_id=job.delivery_id,
+                post_id=job.post_id,
             )
-            await _close_attempt(session, job, AttemptOutcome.expired, message, 401)
-            if changed.rowcount:
-                channel = await session.get(Channel, job.channel_id)
-                assert channel is not None
-                await notify(
-                    session,
-                    workspace_id=job.workspace_id,
-                    event=Event.channel_expired,
-                    text=(
-                        f"{channel.name} ({channel.network.value}) must be reconnected: {message}. "
-                        "Its posts wait until it is."
-                    ),
-                    recipients=await workspace_people(session, job.workspace_id),
-                    channel_id=job.channel_id,
-                    delivery_id=job.delivery_id,
-                    post_id=job.post_id,
-                )
 
     await with_db_retries(runtime, write)
 

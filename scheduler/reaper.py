@@ -6,11 +6,15 @@ network is unknown, so it is settled without ever publishing twice:
 
 - the adapter's idempotency still holds (``idempotency_window`` None — a key the
   network honours for ever — or the attempt started within the window): back to
-  ``retrying`` at once; the retry carries the same key;
+  ``retrying`` after the publisher's backoff; the retry carries the same key;
 - otherwise the adapter looks the post up (``find_existing``): found →
   ``published``; certainly not there → ``retrying``;
 - the network cannot tell (``LookupUnsupported``, or the lookup failed) →
   ``uncertain``, notified: a person retries it or marks it published.
+
+A re-queue that would exceed ``publish_max_attempts`` or come after the due time +
+lateness limit is ``failed`` instead (notified), so a delivery that keeps being
+interrupted (an adapter bug raising on every attempt) does not loop.
 
 The reaper first takes the expired lease over in one statement (``SKIP LOCKED`` on
 PostgreSQL), so two reapers never settle the same delivery.
@@ -30,11 +34,18 @@ from app.models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
 from app.models.base import UTCDateTime
 from app.networks import NetworkUnavailable, get_adapter
 from app.networks.base import LookupUnsupported, NetworkAdapter, PublishRequest
+from app.notifications.service import Event
 from scheduler.dispatch import Claimed, load_claimed
 from scheduler.publisher import (
+    backoff,
     build_request,
+    close_attempt,
+    finish_failed,
+    finish_published,
+    lease_cleared,
     notify_delivery,
     open_credentials,
+    owned,
     with_db_retries,
 )
 from scheduler.runtime import SchedulerRuntime
@@ -70,7 +81,9 @@ async def reap(runtime: SchedulerRuntime) -> int:
         jobs = await _take_over(runtime)
         for job in jobs:
             try:
-                adapter: NetworkAdapter | None = get_adapter(job.network, runtime.adapter_context)
+                adapter: NetworkAdapter | None = get_adapter(
+                    job.network, runtime.adapter_context_for(job.channel_id)
+                )
             except NetworkUnavailable:
                 adapter = None
             request = build_request(job, _credentials(runtime, job))
@@ -134,12 +147,15 @@ async def settle_interrupted(
     request: PublishRequest,
     *,
     reason: str,
+    outcome: AttemptOutcome = AttemptOutcome.lease_expired,
 ) -> None:
-    """An attempt whose result is unknown: re-queue, publish or mark uncertain."""
+    """An attempt whose result is unknown: re-queue (or fail, out of attempts or
+    time), publish or mark uncertain. ``outcome`` closes the attempt row."""
     now = utcnow()
     window = adapter.idempotency_window if adapter is not None else timedelta(0)
     if window is None or (window > timedelta(0) and now - job.claimed_at <= window):
-        await _requeue(runtime, job, f"Interrupted ({reason}); retried with the same key.")
+        message = f"Interrupted ({reason}); retried with the same key."
+        await _requeue(runtime, job, message, outcome)
         return
     try:
         if adapter is None:
@@ -151,72 +167,62 @@ async def settle_interrupted(
             f"({getattr(error, 'message', type(error).__name__)}): check the channel, then "
             "retry or mark it published."
         )
-        await _uncertain(runtime, job, message)
+        await _uncertain(runtime, job, message, outcome)
         return
     if found is None:
-        await _requeue(runtime, job, f"Interrupted ({reason}); the network has no such post.")
+        message = f"Interrupted ({reason}); the network has no such post."
+        await _requeue(runtime, job, message, outcome)
         return
-    from scheduler.publisher import finish_published
-
     await finish_published(runtime, job, found)
 
 
-def _owned(runtime: SchedulerRuntime, job: Claimed) -> Any:
-    return (
-        (Delivery.id == job.delivery_id)
-        & (Delivery.status == DeliveryStatus.sending)
-        & (Delivery.lease_owner == runtime.process_id)
-    )
+async def _requeue(
+    runtime: SchedulerRuntime, job: Claimed, message: str, outcome: AttemptOutcome
+) -> None:
+    """Back to ``retrying`` after the publisher's backoff; ``failed`` (notified) when
+    the attempts are spent or the lateness limit passed."""
+    now = utcnow()
+    if job.attempts >= runtime.settings.publish_max_attempts:
+        reason = f"{message.removesuffix('.')} (gave up after {job.attempts} attempts)"
+        await finish_failed(runtime, job, reason, outcome)
+        return
+    if now > job.deadline:
+        reason = f"{message.removesuffix('.')} (past the lateness limit)"
+        await finish_failed(runtime, job, reason, outcome)
+        return
+    at = now + backoff(runtime, job.attempts, None)
 
-
-async def _close(session: Any, job: Claimed, message: str) -> None:
-    await session.execute(
-        update(DeliveryAttempt)
-        .where(DeliveryAttempt.id == job.attempt_id)
-        .values(finished_at=utcnow(), outcome=AttemptOutcome.lease_expired, error=message)
-    )
-
-
-async def _requeue(runtime: SchedulerRuntime, job: Claimed, message: str) -> None:
     async def write() -> None:
         async with session_scope(runtime.database.write_session) as session:
             await session.execute(
                 update(Delivery)
-                .where(_owned(runtime, job))
+                .where(owned(runtime, job))
                 .values(
                     status=DeliveryStatus.retrying,
-                    next_attempt_at=utcnow(),
-                    lease_owner=None,
-                    lease_expires_at=None,
+                    next_attempt_at=at,
                     last_error=message,
-                    updated_at=utcnow(),
+                    **lease_cleared(),
                 )
             )
-            await _close(session, job, message)
+            await close_attempt(session, job, outcome, message)
 
     await with_db_retries(runtime, write)
     log.info("interrupted delivery re-queued", delivery_id=str(job.delivery_id))
     runtime.wake()
 
 
-async def _uncertain(runtime: SchedulerRuntime, job: Claimed, message: str) -> None:
+async def _uncertain(
+    runtime: SchedulerRuntime, job: Claimed, message: str, outcome: AttemptOutcome
+) -> None:
     async def write() -> None:
         async with session_scope(runtime.database.write_session) as session:
             done = await session.execute(
                 update(Delivery)
-                .where(_owned(runtime, job))
-                .values(
-                    status=DeliveryStatus.uncertain,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error=message,
-                    updated_at=utcnow(),
-                )
+                .where(owned(runtime, job))
+                .values(status=DeliveryStatus.uncertain, last_error=message, **lease_cleared())
             )
-            await _close(session, job, message)
+            await close_attempt(session, job, outcome, message)
             if done.rowcount:
-                from app.notifications.service import Event
-
                 await notify_delivery(session, job, Event.uncertain, message)
 
     await with_db_retries(runtime, write)

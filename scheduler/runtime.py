@@ -7,16 +7,20 @@ import os
 import secrets
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from app.crypto import CredentialBox
 from app.db import Database
 from app.models.base import utcnow
 from app.networks import AdapterContext
-from app.oauth.service import adapter_context as oauth_adapter_context
+from app.networks.base import Network, OAuthApp
+from app.oauth.service import oauth_apps as configured_oauth_apps
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,10 +53,20 @@ class SchedulerRuntime:
     rerun_dispatch: bool = False
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
-    # Adapter contexts per client, made once (the OAuth applications read once).
-    _contexts: dict[int, tuple[Settings, AdapterContext]] = field(default_factory=dict, repr=False)
+    # Adapter contexts per client, made once (see :meth:`_context`).
+    _contexts: dict[int, AdapterContext] = field(default_factory=dict, repr=False)
     # Set by scheduler.publisher on first use: the batch writer of published outcomes.
     outcomes: Any = None
+
+    @cached_property
+    def credential_box(self) -> CredentialBox:
+        """Opens and seals channel credentials with the configured keys (made once)."""
+        return CredentialBox(self.settings.encryption_keys)
+
+    @cached_property
+    def oauth_apps(self) -> Mapping[Network, OAuthApp]:
+        """The configured OAuth applications, read from the settings once."""
+        return configured_oauth_apps(self.settings)
 
     @property
     def free_slots(self) -> int:
@@ -76,10 +90,15 @@ class SchedulerRuntime:
 
     def _context(self, client: httpx.AsyncClient) -> AdapterContext:
         made = self._contexts.get(id(client))
-        if made is not None and made[0] is self.settings and made[1].http is client:
-            return made[1]
-        context = oauth_adapter_context(self.settings, client, self.database.write_session)
-        self._contexts[id(client)] = (self.settings, context)
+        if made is not None and made.http is client:
+            return made
+        context = AdapterContext(
+            http=client,
+            sessions=self.database.write_session,
+            base_url=self.settings.base_url,
+            oauth_apps=self.oauth_apps,
+        )
+        self._contexts[id(client)] = context
         return context
 
     def schedule_dispatch(self, at: datetime) -> None:

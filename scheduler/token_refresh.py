@@ -42,7 +42,7 @@ from app.networks.base import (
     RefreshUnsupported,
 )
 from app.notifications.service import notify, workspace_people
-from app.oauth.service import adapter_context
+from scheduler.channel_state import expire_channel, same_credentials
 from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.token_refresh")
@@ -78,9 +78,8 @@ class RefreshRun:
 
 async def refresh_tokens(runtime: SchedulerRuntime) -> RefreshRun:
     """The job: renew every token due for renewal now."""
-    settings = runtime.settings
-    box = CredentialBox(settings.encryption_keys)
-    adapters = adapter_context(settings, runtime.http, runtime.database.write_session)
+    box = runtime.credential_box
+    adapters = runtime.adapter_context
     run = RefreshRun([], [], [])
     for channel_id, expires_at in await _due(runtime):
         await _refresh_one(runtime, channel_id, expires_at, box, adapters, run)
@@ -222,17 +221,11 @@ async def _store(
     async with session_scope(runtime.database.write_session) as session:
         changed = await session.execute(
             update(Channel)
-            .where(Channel.id == channel.id, _same_credentials(sealed))
+            .where(Channel.id == channel.id, same_credentials(sealed))
             # Renewed tokens and leases are not edits of the channel.
             .values(**values, updated_at=Channel.updated_at)
         )
         return changed.rowcount == 1
-
-
-def _same_credentials(sealed: bytes | None) -> Any:
-    if sealed is None:
-        return Channel.credentials_encrypted.is_(None)
-    return Channel.credentials_encrypted == sealed
 
 
 async def _failed(
@@ -255,31 +248,14 @@ async def _failed(
 async def _expire(
     runtime: SchedulerRuntime, channel: Channel, sealed: bytes | None, message: str
 ) -> None:
-    text = f"{channel.name} ({channel.network.value}) must be reconnected: {message}"
     async with session_scope(runtime.database.write_session) as session:
-        changed = await session.execute(
-            update(Channel)
-            .where(
-                Channel.id == channel.id,
-                Channel.status != ChannelStatus.expired,
-                _same_credentials(sealed),
-            )
-            .values(
-                status=ChannelStatus.expired,
-                status_message=message,
-                refresh_failures=channel.refresh_failures + 1,
-                refresh_lease_until=None,
-            )
+        await expire_channel(
+            session,
+            channel.id,
+            message,
+            guard=(same_credentials(sealed),),
+            values={"refresh_failures": channel.refresh_failures + 1, "refresh_lease_until": None},
         )
-        if changed.rowcount == 1:
-            await notify(
-                session,
-                workspace_id=channel.workspace_id,
-                event=Event.channel_expired,
-                text=f"{text}. Its posts wait until it is.",
-                recipients=await workspace_people(session, channel.workspace_id),
-                channel_id=channel.id,
-            )
 
 
 async def _cannot_refresh(
@@ -295,7 +271,7 @@ async def _cannot_refresh(
     async with session_scope(runtime.database.write_session) as session:
         changed = await session.execute(
             update(Channel)
-            .where(Channel.id == channel.id, _same_credentials(sealed))
+            .where(Channel.id == channel.id, same_credentials(sealed))
             .values(
                 status_message=f"{message} (it expires at {expires_at:%Y-%m-%d %H:%M} UTC)",
                 refresh_failures=channel.refresh_failures + 1,

@@ -4,17 +4,30 @@ after publishing, each once, never for a removed post, errors retried next run; 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
 from app.db import Database, session_scope
-from app.models import Delivery, DeliveryStatus, MetricSnapshot, Role, SandboxPost, utcnow
-from app.networks.base import Network
+from app.models import (
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryStatus,
+    MetricSnapshot,
+    Role,
+    SandboxPost,
+    utcnow,
+)
+from app.networks import _FACTORIES
+from app.networks.base import Metrics, Network
+from app.networks.sandbox import SandboxAdapter
 from app.settings import Settings
 from scheduler import metrics
 from scheduler.jobs import JobId
@@ -165,3 +178,68 @@ async def test_post_metrics_endpoint_lists_snapshots_per_channel(
     assert channel["channel_id"] == str(setup.channels[0]) and channel["network"] == "sandbox"
     [snap] = channel["snapshots"]
     assert snap["kind"] == "1h" and snap["likes"] == 40 and snap["views"] == 840
+
+
+class SlowCountingSandbox(SandboxAdapter):
+    """The sandbox's figures, slowly (a slow network), counting the requests."""
+
+    asked: ClassVar[list[str]] = []
+
+    async def fetch_metrics(self, credentials: dict[str, Any], external_id: str) -> Metrics:
+        type(self).asked.append(external_id)
+        await asyncio.sleep(0.3)
+        return await super().fetch_metrics(credentials, external_id)
+
+
+@pytest.fixture
+def counting_sandbox() -> Iterator[list[str]]:
+    original = _FACTORIES[Network.sandbox]
+    SlowCountingSandbox.asked = []
+    _FACTORIES[Network.sandbox] = lambda ctx: SlowCountingSandbox(ctx.sessions, ctx.base_url)
+    yield SlowCountingSandbox.asked
+    _FACTORIES[Network.sandbox] = original
+
+
+async def test_two_schedulers_ask_the_network_once_per_snapshot(
+    runtime: SchedulerRuntime, database: Database, counting_sandbox: list[str]
+) -> None:
+    setups = [await published(database, ago=timedelta(hours=2)) for _ in range(3)]
+    other = SchedulerRuntime(settings=runtime.settings, database=database, http=runtime.http)
+
+    written = await asyncio.gather(metrics.collect(runtime), metrics.collect(other))
+
+    assert sorted(written) == [0, 3]
+    assert len(counting_sandbox) == 3
+    for setup in setups:
+        assert [s.kind.value for s in await snapshots(database, setup.deliveries[0])] == ["1h"]
+    # The claim was released: nothing is held once the run is over.
+    async with database.read_session() as session:
+        held = await session.scalars(
+            select(Delivery.lease_owner).where(Delivery.id.in_([s.deliveries[0] for s in setups]))
+        )
+        assert set(held) == {None}
+
+
+async def test_expired_and_rate_limited_channels_are_not_asked(
+    runtime: SchedulerRuntime, database: Database, counting_sandbox: list[str]
+) -> None:
+    expired = await published(database, ago=timedelta(hours=2))
+    limited = await published(database, ago=timedelta(hours=2))
+    async with session_scope(database.write_session) as session:
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == expired.channels[0])
+            .values(status=ChannelStatus.expired)
+        )
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == limited.channels[0])
+            .values(rate_limited_until=utcnow() + timedelta(minutes=10))
+        )
+
+    assert await metrics.owed(runtime, utcnow()) == []
+    assert await metrics.collect(runtime) == 0
+    assert counting_sandbox == []
+    # Once the limit has reset, that one is asked again (its window is still open).
+    later = utcnow() + timedelta(minutes=11)
+    assert [o.delivery_id for o in await metrics.owed(runtime, later)] == limited.deliveries

@@ -15,10 +15,19 @@ from sqlalchemy import update
 from app.db import Database, session_scope
 from app.deliveries.overdue import AWAITING_DECISION
 from app.main import create_app
-from app.models import Delivery, DeliveryStatus, utcnow
+from app.models import (
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryStatus,
+    PostStatus,
+    Workspace,
+    utcnow,
+)
+from app.networks.base import Network
 from app.observability import serve_scheduler_metrics
 from app.settings import Settings
-from scheduler.dispatch import tick
+from scheduler.dispatch import claim, tick
 from scheduler.runtime import SchedulerRuntime
 from tests.auth_helpers import client_at
 from tests.scheduler.conftest import approved_delivery, count_status, make_world
@@ -111,3 +120,40 @@ async def test_a_scheduler_process_serves_its_claim_batches_and_adapter_latency(
         stop()
     assert "almanac_scheduler_claim_batch_size_count" in page
     assert 'almanac_scheduler_adapter_seconds_count{network="sandbox",outcome="published"}' in page
+
+
+async def test_queue_depth_counts_only_what_a_claim_would_take(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """Drafts, unapproved variants, paused workspaces or channels and disconnected or
+    rate-limited channels never reach the queue: the gauge uses the claim's own rule."""
+    due = utcnow() - timedelta(seconds=5)
+    claimable = await make_setup(database, due_at=due)
+    await make_setup(database, due_at=due, post_status=PostStatus.draft)
+    await make_setup(database, due_at=due, channels=((Network.sandbox, False),))
+    paused_workspace = await make_setup(database, due_at=due)
+    paused_channel = await make_setup(database, due_at=due)
+    expired_channel = await make_setup(database, due_at=due)
+    limited_channel = await make_setup(database, due_at=due)
+    async with session_scope(database.write_session) as session:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == paused_workspace.team.workspace_id)
+            .values(paused=True, paused_at=utcnow())
+        )
+        for setup, values in (
+            (paused_channel, {"paused": True, "paused_at": utcnow()}),
+            (expired_channel, {"status": ChannelStatus.expired}),
+            (limited_channel, {"rate_limited_until": utcnow() + timedelta(minutes=5)}),
+        ):
+            await session.execute(
+                update(Channel).where(Channel.id == setup.channels[0]).values(**values)
+            )
+
+    found = samples((await client.get("/metrics")).text)
+
+    assert found[("almanac_deliveries", (("network", "sandbox"), ("status", "pending")))] == 7
+    assert found[("almanac_delivery_queue_depth", ())] == 1
+    async with httpx.AsyncClient() as http:
+        runtime = SchedulerRuntime(settings=settings, database=database, http=http)
+        assert [job.delivery_id for job in await claim(runtime, 10)] == claimable.deliveries

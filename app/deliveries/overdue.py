@@ -24,14 +24,12 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Channel, Delivery, DeliveryStatus, Post, PostStatus, Workspace, utcnow
+from app.approvals.lateness import SUBMITTED
+from app.models import Channel, Delivery, DeliveryStatus, Post, Workspace, utcnow
 
 # Far beyond any real time, yet a valid timestamp on both databases.
 AWAITING_DECISION = datetime(9999, 1, 1, tzinfo=UTC)
 WAITING = (DeliveryStatus.pending, DeliveryStatus.retrying)
-# Drafts and ideas are not parked: they were never going out (the calendar shows
-# them overdue, quietly).
-SUBMITTED = (PostStatus.in_review, PostStatus.changes_requested, PostStatus.approved)
 
 
 def awaiting_decision() -> ColumnElement[bool]:
@@ -63,6 +61,8 @@ async def park_overdue(
         Delivery.status.in_(WAITING),
         Delivery.due_at <= now,
         Delivery.next_attempt_at != AWAITING_DECISION,
+        # Drafts and ideas are not parked: they were never going out (the calendar
+        # shows them overdue, quietly).
         Post.status.in_(SUBMITTED),
     )
     result = await db.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -93,6 +94,7 @@ async def test_reaper_job_requeues_an_expired_lease_and_it_goes_out(
     database: Database, settings: Settings
 ) -> None:
     settings.publish_lease_seconds = 4  # reaper every second
+    settings.publish_backoff_seconds = 0.2  # the re-queue backs off (under 0.2 s)
     world = await make_world(database)
     delivery = await approved_delivery(database, world)
     async with database.write_session() as session:
@@ -170,3 +172,25 @@ async def test_readyz_warns_of_two_schedulers_on_sqlite(
     body = (await client.get("/readyz")).json()
     warned = any("scheduler processes share this SQLite" in w for w in body["warnings"])
     assert warned is database.is_sqlite
+
+
+async def test_the_runtime_makes_credentials_and_adapter_contexts_once(
+    settings: Settings, database: Database
+) -> None:
+    """Per process, not per delivery: one credential box, the OAuth applications read
+    once, one adapter context per publishing client."""
+    async with httpx.AsyncClient() as first, httpx.AsyncClient() as second:
+        runtime = SchedulerRuntime(
+            settings=settings, database=database, http=first, publishing=(first, second)
+        )
+        channels = [uuid.UUID(int=n) for n in range(6)]
+        contexts = {id(runtime.adapter_context_for(channel)) for channel in channels * 2}
+        assert len(contexts) == 2
+        assert {runtime.adapter_context_for(c).http for c in channels} == {first, second}
+        assert all(
+            runtime.adapter_context_for(c).oauth_apps is runtime.oauth_apps for c in channels
+        )
+        assert runtime.adapter_context.oauth_apps is runtime.oauth_apps
+        assert runtime.credential_box is runtime.credential_box
+        sealed = runtime.credential_box.seal({"token": "t"})
+        assert runtime.credential_box.open(sealed) == {"token": "t"}

@@ -1,0 +1,56 @@
+"""The publishing queue's one eligibility rule: which deliveries a claim may take.
+
+A delivery is claimable when it is ``pending`` or ``retrying`` and due, its variant
+is approved (``approved_hash = content_hash``), its post submitted (in review,
+changes requested or approved: not a draft or an idea), its workspace and channel
+not paused, and its channel connected and not waiting for a rate limit to reset.
+
+The scheduler's claim (``scheduler.dispatch``) adds its per-channel concurrency
+limit to this rule; the web process's queue depth (``app.observability``) counts
+the rows it matches, so the gauge shows work the scheduler will actually take.
+Plain SQL over the aliases ``d`` (delivery), ``v`` (variant), ``p`` (post), ``c``
+(channel) and ``w`` (workspace), with ``:now`` bound: the claim is one hand-written
+``UPDATE ... RETURNING`` statement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.approvals.lateness import SUBMITTED
+from app.models import ChannelStatus, DeliveryStatus
+from app.models.base import UTCDateTime
+
+
+def _listed(values: tuple[object, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+CLAIMABLE_JOINS = """
+    FROM delivery d
+    JOIN variant v ON v.id = d.variant_id
+    JOIN post p ON p.id = d.post_id
+    JOIN channel c ON c.id = d.channel_id
+    JOIN workspace w ON w.id = d.workspace_id
+"""
+CLAIMABLE_WHERE = f"""
+    d.status IN ({_listed((DeliveryStatus.pending.value, DeliveryStatus.retrying.value))})
+      AND d.next_attempt_at <= :now
+      AND v.approved_hash IS NOT NULL AND v.approved_hash = v.content_hash
+      AND p.status IN ({_listed(tuple(status.value for status in SUBMITTED))})
+      AND w.paused = false AND c.paused = false
+      AND c.status = '{ChannelStatus.connected.value}'
+      AND (c.rate_limited_until IS NULL OR c.rate_limited_until <= :now)
+"""
+
+_DEPTH = text("SELECT count(*)" + CLAIMABLE_JOINS + "WHERE" + CLAIMABLE_WHERE).bindparams(
+    bindparam("now", type_=UTCDateTime())
+)
+
+
+async def claimable_count(session: AsyncSession, *, now: datetime) -> int:
+    """How many deliveries a claim could take now (before per-channel limits)."""
+    return int(await session.scalar(_DEPTH, {"now": now}) or 0)
