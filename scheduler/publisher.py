@@ -537,16 +537,37 @@ async def finish_transient(
     runtime: SchedulerRuntime, job: Claimed, error: TransientError, credentials: dict[str, Any]
 ) -> None:
     message = without_secrets(error.message, credentials)
-    now = utcnow()
-    at = now + backoff(runtime, job.attempts, error.retry_after)
+    await retry_later(
+        runtime,
+        job,
+        message,
+        AttemptOutcome.transient,
+        retry_after=error.retry_after,
+        http_status=_status(error),
+    )
+
+
+async def retry_later(
+    runtime: SchedulerRuntime,
+    job: Claimed,
+    message: str,
+    outcome: AttemptOutcome,
+    *,
+    retry_after: timedelta | None = None,
+    http_status: int | None = None,
+) -> bool:
+    """Back to ``retrying`` after the backoff (at least ``retry_after``), or ``failed``
+    (notified) when the attempts are spent or the next try would come after the
+    lateness limit. True when the delivery was re-queued."""
+    at = utcnow() + backoff(runtime, job.attempts, retry_after)
     if job.attempts >= runtime.settings.publish_max_attempts:
-        reason = f"{message} (gave up after {job.attempts} attempts)"
-        await finish_failed(runtime, job, reason, AttemptOutcome.transient)
-        return
+        reason = f"{message.removesuffix('.')} (gave up after {job.attempts} attempts)"
+        await finish_failed(runtime, job, reason, outcome)
+        return False
     if at > job.deadline:
-        reason = f"{message} (no retry possible before the lateness limit)"
-        await finish_failed(runtime, job, reason, AttemptOutcome.transient)
-        return
+        reason = f"{message.removesuffix('.')} (no retry possible before the lateness limit)"
+        await finish_failed(runtime, job, reason, outcome)
+        return False
 
     async def write() -> None:
         async with session_scope(runtime.database.write_session) as session:
@@ -560,9 +581,10 @@ async def finish_transient(
                     **lease_cleared(),
                 )
             )
-            await close_attempt(session, job, AttemptOutcome.transient, message, _status(error))
+            await close_attempt(session, job, outcome, message, http_status)
 
     await with_db_retries(runtime, write)
+    return True
 
 
 async def finish_rate_limited(

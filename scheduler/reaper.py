@@ -37,15 +37,14 @@ from app.networks.base import LookupUnsupported, NetworkAdapter, PublishRequest
 from app.notifications.service import Event
 from scheduler.dispatch import Claimed, load_claimed
 from scheduler.publisher import (
-    backoff,
     build_request,
     close_attempt,
-    finish_failed,
     finish_published,
     lease_cleared,
     notify_delivery,
     open_credentials,
     owned,
+    retry_later,
     with_db_retries,
 )
 from scheduler.runtime import SchedulerRuntime
@@ -181,34 +180,9 @@ async def _requeue(
 ) -> None:
     """Back to ``retrying`` after the publisher's backoff; ``failed`` (notified) when
     the attempts are spent or the lateness limit passed."""
-    now = utcnow()
-    if job.attempts >= runtime.settings.publish_max_attempts:
-        reason = f"{message.removesuffix('.')} (gave up after {job.attempts} attempts)"
-        await finish_failed(runtime, job, reason, outcome)
-        return
-    if now > job.deadline:
-        reason = f"{message.removesuffix('.')} (past the lateness limit)"
-        await finish_failed(runtime, job, reason, outcome)
-        return
-    at = now + backoff(runtime, job.attempts, None)
-
-    async def write() -> None:
-        async with session_scope(runtime.database.write_session) as session:
-            await session.execute(
-                update(Delivery)
-                .where(owned(runtime, job))
-                .values(
-                    status=DeliveryStatus.retrying,
-                    next_attempt_at=at,
-                    last_error=message,
-                    **lease_cleared(),
-                )
-            )
-            await close_attempt(session, job, outcome, message)
-
-    await with_db_retries(runtime, write)
-    log.info("interrupted delivery re-queued", delivery_id=str(job.delivery_id))
-    runtime.wake()
+    if await retry_later(runtime, job, message, outcome):
+        log.info("interrupted delivery re-queued", delivery_id=str(job.delivery_id))
+        runtime.wake()
 
 
 async def _uncertain(
