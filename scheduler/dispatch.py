@@ -207,9 +207,29 @@ async def load_claimed(
     """What the workers (and the reaper) need of these deliveries; ``attempts`` maps a
     delivery id to its running attempt's id and start."""
     ids = list(attempts)
+    # Columns, not entities: no ORM objects (identity map, state) for rows read once.
     rows = (
         await session.execute(
-            select(Delivery, Variant, Post, Channel, Workspace.lateness_limit_minutes)
+            select(
+                Delivery.id,
+                Delivery.workspace_id,
+                Delivery.post_id,
+                Delivery.channel_id,
+                Delivery.idempotency_key,
+                Delivery.checkpoint,
+                Delivery.attempts,
+                Delivery.due_at,
+                Variant.text,
+                Variant.media,
+                Variant.link,
+                Post.body,
+                Post.media.label("post_media"),
+                Post.link.label("post_link"),
+                Channel.network,
+                Channel.credentials_encrypted,
+                Channel.limits,
+                Workspace.lateness_limit_minutes,
+            )
             .join(Variant, Variant.id == Delivery.variant_id)
             .join(Post, Post.id == Delivery.post_id)
             .join(Channel, Channel.id == Delivery.channel_id)
@@ -218,41 +238,40 @@ async def load_claimed(
         )
     ).all()
     contents = {
-        row.Delivery.id: effective_content(
-            base_text=row.Post.body,
-            base_media=row.Post.media or [],
-            base_link=row.Post.link,
-            text=row.Variant.text,
-            media=row.Variant.media,
-            link=row.Variant.link,
+        row.id: effective_content(
+            base_text=row.body,
+            base_media=row.post_media or [],
+            base_link=row.post_link,
+            text=row.text,
+            media=row.media,
+            link=row.link,
         )
         for row in rows
     }
     media = await _media(session, [item for c in contents.values() for item in c.media])
     claimed = []
     for row in rows:
-        delivery, channel = row.Delivery, row.Channel
-        content = contents[delivery.id]
+        content = contents[row.id]
         claimed.append(
             Claimed(
-                delivery_id=delivery.id,
-                attempt_id=attempts[delivery.id][0],
-                workspace_id=delivery.workspace_id,
-                post_id=delivery.post_id,
-                channel_id=delivery.channel_id,
-                network=channel.network,
-                credentials_encrypted=channel.credentials_encrypted,
-                limits=dict(channel.limits or {}),
-                idempotency_key=delivery.idempotency_key,
-                checkpoint=dict(delivery.checkpoint or {}),
-                attempts=delivery.attempts,
-                due_at=delivery.due_at,
+                delivery_id=row.id,
+                attempt_id=attempts[row.id][0],
+                workspace_id=row.workspace_id,
+                post_id=row.post_id,
+                channel_id=row.channel_id,
+                network=row.network,
+                credentials_encrypted=row.credentials_encrypted,
+                limits=dict(row.limits or {}),
+                idempotency_key=row.idempotency_key,
+                checkpoint=dict(row.checkpoint or {}),
+                attempts=row.attempts,
+                due_at=row.due_at,
                 lateness=timedelta(minutes=row.lateness_limit_minutes),
                 text=content.text,
                 media=tuple(_media_item(runtime, media, item) for item in content.media),
                 link=content.link,
                 content_hash=content_hash(content),
-                claimed_at=attempts[delivery.id][1],
+                claimed_at=attempts[row.id][1],
             )
         )
     return claimed
