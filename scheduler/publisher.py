@@ -8,8 +8,9 @@ all of them. Every worker:
 1. opens the channel's credentials (:class:`app.crypto.CredentialBox`) and builds
    the adapter with the channel's long-lived httpx client (one of a few per process,
    see ``scheduler.main.publishing_clients``);
-2. publishes, renewing its lease every third of ``publish_lease_seconds`` and
-   storing the adapter's checkpoints at once, each in its own short transaction;
+2. publishes while the process's :class:`scheduler.leases.LeaseKeeper` renews its
+   lease, storing the adapter's checkpoints at once, each in its own short
+   transaction;
 3. writes the outcome (below) and closes its :class:`DeliveryAttempt` row, guarded
    by its lease: a worker whose lease the reaper took back changes nothing but its
    attempt row (and a publish it knows succeeded). Successes, by far the most
@@ -34,8 +35,8 @@ Outcomes per the typed errors of ``app.networks.base``:
   ``uncertain``; ``failed`` once the attempts or the lateness limit run out.
 
 A worker that loses its lease (the reaper or a person took the delivery back, or
-no renewal succeeded before it ran out) stops at once: the adapter's call is
-cancelled, and a checkpoint it tries to store raises :class:`LeaseLost`, so no
+no renewal succeeded before it ran out) stops at once: the lease keeper cancels the
+adapter's call, and a checkpoint it tries to store raises :class:`LeaseLost`, so no
 further request goes out; the lease's new holder settles the delivery.
 """
 
@@ -49,7 +50,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from app.channels.service import without_secrets
 from app.crypto import CredentialsUnreadable
@@ -77,6 +78,7 @@ from app.notifications.service import Event, notify, post_people
 from app.observability import ADAPTER_LATENCY
 from scheduler.channel_state import expire_channel, same_credentials
 from scheduler.dispatch import Claimed
+from scheduler.leases import lease_keeper
 from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.publisher")
@@ -112,9 +114,9 @@ def start(runtime: SchedulerRuntime, job: Claimed) -> asyncio.Task[None]:
                 delivery_id=str(job.delivery_id),
                 error=repr(finished.exception()),
             )
-        # A slot (and maybe a channel's slot) is free, or a retry time was set:
-        # dispatch looks again (wakes during a tick coalesce into one more round).
-        runtime.wake()
+        # A slot (and maybe a channel's slot) is free: dispatch looks again once a
+        # claim is worth it (retry times wake it by themselves: ``due_by``).
+        runtime.slot_freed()
 
     task.add_done_callback(_done)
     return task
@@ -176,7 +178,8 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         _timed(adapter.publish(request, _checkpointer(runtime, job)), job),
         name=f"adapter-{job.delivery_id}",
     )
-    keeper = loop.create_task(_keep_lease(runtime, job, call))
+    leases = lease_keeper(runtime)
+    lease = leases.hold(job.delivery_id, job.claimed_at, call)
     started = loop.time()
     try:
         result = await call
@@ -184,7 +187,7 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         log.warning("lease lost: checkpoint refused, publish abandoned", **ids)
     except asyncio.CancelledError:
         stopping = asyncio.current_task()
-        if not _abandoned(keeper) or (stopping is not None and stopping.cancelling()):
+        if not lease.lost or (stopping is not None and stopping.cancelling()):
             raise  # this worker itself is cancelled (the process stops)
         log.warning("lease lost: publish abandoned", **ids)
     except RateLimitedError as limited:
@@ -211,7 +214,7 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
     else:
         await finish_published(runtime, job, result)
     finally:
-        keeper.cancel()
+        leases.release(job.delivery_id)
     log.info(
         "publish attempt finished",
         network=job.network.value,
@@ -244,45 +247,6 @@ def owned(runtime: SchedulerRuntime, job: Claimed) -> Any:
         & (Delivery.status == DeliveryStatus.sending)
         & (Delivery.lease_owner == runtime.process_id)
     )
-
-
-def _abandoned(keeper: asyncio.Task[bool]) -> bool:
-    """Did the lease keeper cancel the adapter's call (the lease was lost)?"""
-    return keeper.done() and not keeper.cancelled() and keeper.result()
-
-
-async def _keep_lease(
-    runtime: SchedulerRuntime, job: Claimed, publishing: asyncio.Task[Any]
-) -> bool:
-    """Renew the lease every third of its length while ``publishing`` runs; cancel it
-    (and return True) when a renewal matches no row (the lease was taken back) or none
-    succeeded before the lease ran out (the reaper may take it back any moment; a
-    late renewal that still matches keeps it: nobody took it meanwhile)."""
-    lease = timedelta(seconds=runtime.settings.publish_lease_seconds)
-    period = lease.total_seconds() / 3
-    held_until = job.claimed_at + lease
-    while True:
-        await asyncio.sleep(max(0.0, min(period, (held_until - utcnow()).total_seconds())))
-        renewed_until = utcnow() + lease
-        try:
-            async with session_scope(runtime.database.write_session) as session:
-                result = await session.execute(
-                    update(Delivery)
-                    .where(owned(runtime, job))
-                    .values(lease_expires_at=renewed_until)
-                )
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("lease renewal failed", error=type(error).__name__)
-            if utcnow() >= held_until:
-                log.warning("lease ran out without renewal", delivery_id=str(job.delivery_id))
-                publishing.cancel()
-                return True
-            continue
-        if result.rowcount == 0:
-            log.warning("lease lost during publish", delivery_id=str(job.delivery_id))
-            publishing.cancel()
-            return True
-        held_until = renewed_until
 
 
 def _checkpointer(
@@ -584,6 +548,7 @@ async def retry_later(
             await close_attempt(session, job, outcome, message, http_status)
 
     await with_db_retries(runtime, write)
+    runtime.due_by(at)
     return True
 
 
@@ -615,6 +580,7 @@ async def finish_rate_limited(
             await close_attempt(session, job, AttemptOutcome.rate_limited, message, 429)
 
     await with_db_retries(runtime, write)
+    runtime.due_by(error.until)
 
 
 async def _limit_channel(runtime: SchedulerRuntime, job: Claimed, until: datetime) -> None:

@@ -180,9 +180,8 @@ async def _requeue(
 ) -> None:
     """Back to ``retrying`` after the publisher's backoff; ``failed`` (notified) when
     the attempts are spent or the lateness limit passed."""
-    if await retry_later(runtime, job, message, outcome):
+    if await retry_later(runtime, job, message, outcome):  # dispatch is told the time
         log.info("interrupted delivery re-queued", delivery_id=str(job.delivery_id))
-        runtime.wake()
 
 
 async def _uncertain(

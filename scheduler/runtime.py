@@ -57,6 +57,8 @@ class SchedulerRuntime:
     _contexts: dict[int, AdapterContext] = field(default_factory=dict, repr=False)
     # Set by scheduler.publisher on first use: the batch writer of published outcomes.
     outcomes: Any = None
+    # Set by scheduler.leases on first use: the renewal of this process's leases.
+    leases: Any = None
 
     @cached_property
     def credential_box(self) -> CredentialBox:
@@ -101,6 +103,13 @@ class SchedulerRuntime:
         self._contexts[id(client)] = context
         return context
 
+    @property
+    def claim_threshold(self) -> int:
+        """Free slots worth a claim of their own while workers are busy: a tenth of the
+        slots (at least one). Each claim is a write transaction; waking dispatch for
+        every finished worker made claims of one or two deliveries under a burst."""
+        return max(1, self.settings.publish_workers // 10)
+
     def schedule_dispatch(self, at: datetime) -> None:
         if self.scheduler is None or self.scheduler.get_job(DISPATCH_JOB) is None:
             return
@@ -112,3 +121,22 @@ class SchedulerRuntime:
             self.rerun_dispatch = True
         else:
             self.schedule_dispatch(utcnow())
+
+    def slot_freed(self) -> None:
+        """A worker finished: dispatch when enough slots are free to make a claim worth
+        it, or when this process has nothing left in flight."""
+        if not self.workers or self.free_slots >= self.claim_threshold:
+            self.wake()
+
+    def due_by(self, at: datetime) -> None:
+        """Something becomes due at ``at`` (a retry, a rate limit's reset): make sure
+        dispatch runs by then. A tick running now goes round once more and finds it
+        (the caller committed it before calling)."""
+        if self.dispatching:
+            self.rerun_dispatch = True
+            return
+        if self.scheduler is None:
+            return
+        job = self.scheduler.get_job(DISPATCH_JOB)
+        if job is not None and (job.next_run_time is None or job.next_run_time > at):
+            self.scheduler.modify_job(DISPATCH_JOB, next_run_time=at)

@@ -18,10 +18,12 @@ from app.crypto import CredentialBox
 from app.db import Database, create_engine, session_scope
 from app.models import AttemptOutcome, Channel, Delivery, DeliveryStatus, utcnow
 from app.networks import _FACTORIES, AdapterContext
-from app.networks.base import Network, PublishRequest, PublishResult
+from app.networks.base import Network, PublishRequest, PublishResult, TransientError
 from app.networks.sandbox import SandboxAdapter
+from app.settings import Settings
 from scheduler import publisher
 from scheduler.dispatch import claim
+from scheduler.main import run_scheduler
 from scheduler.runtime import SchedulerRuntime
 from tests.conftest import TEST_KEYS
 from tests.scheduler.conftest import (
@@ -32,6 +34,7 @@ from tests.scheduler.conftest import (
     make_world,
     notifications,
     seal,
+    wait_for,
 )
 
 Step = Callable[["ScriptedSandbox", PublishRequest, Any], Awaitable[PublishResult]]
@@ -256,6 +259,45 @@ async def test_a_lease_that_ran_out_unrenewed_cancels_the_publish(
     assert utcnow() - started >= timedelta(seconds=2)
     row = await get_delivery(database, delivery.id)
     assert row.status is DeliveryStatus.sending and row.external_id is None
+
+
+async def test_a_retry_time_wakes_dispatch_by_itself(
+    database: Database, settings: Settings, scripted: list[ScriptedSandbox]
+) -> None:
+    """Between bursts dispatch sleeps until the next due time, at most
+    ``dispatch_idle_seconds`` (60 here; SQLite polls every second). A finished worker
+    no longer wakes it unless a claim is worth it, so a retry's time must: the second
+    attempt comes after the backoff, not a minute later."""
+    settings.dispatch_idle_seconds = 60
+    settings.publish_backoff_seconds = 0.3
+    calls: list[Any] = []
+
+    async def flaky(adapter: ScriptedSandbox, request: PublishRequest, _cp: Any) -> Any:
+        calls.append(utcnow())
+        if len(calls) == 1:
+            raise TransientError("the platform hiccupped")
+        return PublishResult(external_id="second-time-lucky")
+
+    ScriptedSandbox.script = flaky
+    world = await make_world(database)
+    delivery = await approved_delivery(database, world)
+
+    async def published() -> bool:
+        return (await get_delivery(database, delivery.id)).status is DeliveryStatus.published
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_scheduler(settings, stop))
+    try:
+        await wait_for(published, seconds=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert len(calls) == 2
+    assert calls[1] - calls[0] < timedelta(seconds=1.5)
+    assert [a.outcome for a in await attempts_of(database, delivery.id)] == [
+        AttemptOutcome.transient,
+        AttemptOutcome.published,
+    ]
 
 
 # -- 3. refreshed credentials are compare-and-set --------------------------------------
