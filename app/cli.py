@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -48,23 +48,11 @@ def _settings() -> Settings:
     return settings
 
 
-def _run_async(coro: Coroutine[Any, Any, T], *, fast_loop: bool = False) -> T:
-    """Run ``coro``; ``fast_loop``: on uvloop when it is installed (the scheduler: its
-    loop and socket work are a third of its CPU per delivery, bench/README.md)."""
-    factory = _uvloop_factory() if fast_loop else None
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)
+        return asyncio.run(coro)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-
-
-def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:  # not built for this platform (Windows): the standard loop
-        return None
-    return uvloop.new_event_loop
 
 
 async def check_database(settings: Settings) -> None:
@@ -155,7 +143,7 @@ def scheduler_command() -> None:
 
     settings = _settings()
     _run_async(check_database(settings))
-    _run_async(run_scheduler(settings), fast_loop=True)
+    _run_async(run_scheduler(settings))
 
 
 @cli.command()
