@@ -719,7 +719,8 @@ class Almanac:
     async def report(self, since: datetime) -> tuple[dict[str, int], dict[str, int], Any]:
         """Deliveries by status, published attempts by process, and of all attempts:
         how many, the first start (the first claim), how many claims (distinct
-        starts), the last finish; attempts started ``since`` only."""
+        starts), the last finish, how many outcome writes (distinct finishes);
+        attempts started ``since`` only."""
         from sqlalchemy import func, select
 
         from app.models import Delivery, DeliveryAttempt
@@ -751,6 +752,8 @@ class Almanac:
                         func.min(DeliveryAttempt.started_at),
                         func.count(DeliveryAttempt.started_at.distinct()),
                         func.max(DeliveryAttempt.finished_at),
+                        # Outcomes written together share their finish time.
+                        func.count(DeliveryAttempt.finished_at.distinct()),
                     ).where(DeliveryAttempt.started_at >= since)
                 )
             ).one()
@@ -817,13 +820,14 @@ async def run_burst(almanac: Almanac, ids: list[str], label: str, wait_seconds: 
     result = Result(f"Almanac {label}", len(ids), cpu=cpu_at_end - cpu_before)
     score(result, platform, dict.fromkeys(ids, due), platform.stats())
     statuses, shares, timing = await almanac.report(utc(moved))
-    attempts, first_claim, claims, last_finish = timing
+    attempts, first_claim, claims, last_finish, outcome_writes = timing
     result.notes.insert(0, f"deliveries by status: {statuses}; attempts: {attempts:,}")
     if first_claim is not None:
         result.notes.insert(
             1,
             f"first claim at T{_signed(first_claim.timestamp() - due)}, {claims:,} claims "
-            f"(mean {attempts / max(claims, 1):.1f} deliveries each), last outcome written at "
+            f"(mean {attempts / max(claims, 1):.1f} deliveries each), {outcome_writes:,} outcome "
+            f"writes (mean {attempts / max(outcome_writes, 1):.1f}), last outcome written at "
             f"T{_signed(last_finish.timestamp() - due) if last_finish else ' -'}",
         )
     if len(shares) > 1 or len(almanac.processes) > 1:

@@ -67,6 +67,7 @@ SCAN_FACTOR = 4
 # A second scheduler on one SQLite file is refused while the first one beats.
 SQLITE_PEER_WINDOW = timedelta(minutes=1)
 SQLITE_POLL = timedelta(seconds=1)
+SQLITE_PEER_CHECK = timedelta(seconds=1)
 
 # Claimable rows (``b``: the busy count of their channel), shared by the claim and
 # by the look for rows a concurrent claim held (``_LEFT_OVER``).
@@ -346,7 +347,9 @@ async def tick(runtime: SchedulerRuntime) -> None:
                 following = None
             else:
                 contended = await _dispatch_once(runtime, now)
-                following = await next_due(runtime, now)
+                # Every slot busy: a finishing worker wakes dispatch before any next
+                # due time matters (retries and rate limits wake it by themselves).
+                following = None if runtime.free_slots <= 0 else await next_due(runtime, now)
             if not runtime.rerun_dispatch:
                 break
     finally:
@@ -398,6 +401,13 @@ async def _left_over(runtime: SchedulerRuntime, now: datetime) -> bool:
 
 
 async def _refused(runtime: SchedulerRuntime, now: datetime) -> bool:
+    if not runtime.database.is_sqlite:
+        return False
+    # Heartbeats come every few seconds: one look a second is enough (not every tick).
+    checked = runtime.peer_checked_at
+    if checked is not None and timedelta(0) <= now - checked < SQLITE_PEER_CHECK:
+        return runtime.refused_because is not None
+    runtime.peer_checked_at = now
     peer = await sqlite_peer(runtime, now)
     if peer is None:
         if runtime.refused_because is not None:

@@ -53,6 +53,7 @@ class SchedulerRuntime:
     rerun_dispatch: bool = False
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
+    peer_checked_at: datetime | None = None
     # Adapter contexts per client, made once (see :meth:`_context`).
     _contexts: dict[int, AdapterContext] = field(default_factory=dict, repr=False)
     # Set by scheduler.publisher on first use: the batch writer of published outcomes.

@@ -148,6 +148,10 @@ async def test_second_scheduler_on_sqlite_refuses_to_dispatch(
                 update(SchedulerHeartbeat).values(seen_at=utcnow() - timedelta(minutes=2))
             )
             await session.commit()
+        # It looks at the heartbeats once a second, not on every tick.
+        await dispatch.tick(runtime)
+        assert runtime.refused_because == "first:1:a"
+        runtime.peer_checked_at = utcnow() - dispatch.SQLITE_PEER_CHECK
         await dispatch.tick(runtime)
         assert runtime.refused_because is None
         await asyncio.wait(set(runtime.workers), timeout=5)
