@@ -343,6 +343,7 @@ async def tick(runtime: SchedulerRuntime) -> None:
     time (at most ``dispatch_idle_seconds``; one second on SQLite). A wake that
     arrives while a tick runs makes it go round once more."""
     runtime.dispatching = True
+    runtime.wake_pending = False
     try:
         while True:
             runtime.rerun_dispatch = False

@@ -7,6 +7,7 @@ import contextlib
 import math
 import signal
 from datetime import UTC
+from functools import partial
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -67,7 +68,7 @@ def build_scheduler(runtime: SchedulerRuntime) -> AsyncIOScheduler:
         # callback ran (it was queued before this one); a tick still running just goes
         # round once more.
         if event.job_id == DISPATCH_JOB:
-            asyncio.get_running_loop().call_soon(runtime.wake)
+            asyncio.get_running_loop().call_soon(partial(runtime.wake, again=True))
 
     scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
     return scheduler

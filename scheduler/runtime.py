@@ -50,6 +50,8 @@ class SchedulerRuntime:
     # The publishing workers of this process (one asyncio task per delivery).
     workers: set[asyncio.Task[Any]] = field(default_factory=set)
     dispatching: bool = False
+    # A wake re-timed the dispatch job to now and its tick has not started yet.
+    wake_pending: bool = False
     rerun_dispatch: bool = False
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
@@ -116,11 +118,14 @@ class SchedulerRuntime:
             return
         self.scheduler.modify_job(DISPATCH_JOB, next_run_time=at)
 
-    def wake(self) -> None:
-        """Dispatch at once (or once more, if a tick is running now)."""
+    def wake(self, *, again: bool = False) -> None:
+        """Dispatch at once (or once more, if a tick is running now). Wakes before the
+        tick starts coalesce into one re-timing of the job; ``again``: the last one was
+        lost (APScheduler skipped it), re-time the job whatever was asked before."""
         if self.dispatching:
             self.rerun_dispatch = True
-        else:
+        elif again or not self.wake_pending:
+            self.wake_pending = True
             self.schedule_dispatch(utcnow())
 
     def slot_freed(self) -> None:
