@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -21,7 +21,10 @@ import httpx
 import pytest
 
 from app.net import outbound
+from app.net.aio import GuardedAiohttpTransport
 from app.net.outbound import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
     DestinationRefused,
     GuardedTransport,
     HostNotFound,
@@ -280,19 +283,42 @@ def test_refusal_reason(address: str, refused: bool) -> None:
     assert (refusal_reason(ipaddress.ip_address(address)) is not None) is refused
 
 
-# -- the transport ---------------------------------------------------------------------------
+# -- the transports --------------------------------------------------------------------------
+
+MakeClient = Callable[..., httpx.AsyncClient]
 
 
-async def test_an_allowed_request_goes_out(local_server: LocalServer) -> None:
-    async with new_client(allow_private=True) as client:
+def httpcore_client(*, allow_private: bool, **kwargs: Any) -> httpx.AsyncClient:
+    """What :func:`new_client` made before its default moved to aiohttp: the same
+    client on :class:`GuardedTransport` (httpcore), which stays supported."""
+    kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+    kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
+    return httpx.AsyncClient(
+        transport=GuardedTransport(allow_private=allow_private), trust_env=False, **kwargs
+    )
+
+
+@pytest.fixture(params=["aiohttp", "httpcore"])
+def make_client(request: pytest.FixtureRequest) -> MakeClient:
+    """Each transport test runs on the default (:func:`new_client`, aiohttp) and on
+    :class:`GuardedTransport` (httpcore)."""
+    return new_client if request.param == "aiohttp" else httpcore_client
+
+
+async def test_an_allowed_request_goes_out(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    async with make_client(allow_private=True) as client:
         response = await client.get(f"{local_server.url}/ping")
     assert response.status_code == 200
     assert response.text == "hello from 127.0.0.1"
     assert [path for path, _ in local_server.requests] == ["/ping"]
 
 
-async def test_a_refused_request_never_connects(local_server: LocalServer) -> None:
-    async with new_client(allow_private=False) as client:
+async def test_a_refused_request_never_connects(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
+    async with make_client(allow_private=False) as client:
         with pytest.raises(DestinationRefused, match="loopback"):
             await client.get(f"{local_server.url}/ping")
         with pytest.raises(DestinationRefused, match="loopback"):
@@ -300,20 +326,22 @@ async def test_a_refused_request_never_connects(local_server: LocalServer) -> No
     assert local_server.requests == []
 
 
-async def test_redirects_are_checked_too(local_server: LocalServer) -> None:
+async def test_redirects_are_checked_too(
+    local_server: LocalServer, make_client: MakeClient
+) -> None:
     target = f"http://user:secret@127.0.0.1:{local_server.port}/landing"
-    async with new_client(allow_private=True, follow_redirects=True) as client:
+    async with make_client(allow_private=True, follow_redirects=True) as client:
         with pytest.raises(DestinationRefused, match="user name or password"):
             await client.get(f"{local_server.url}/redirect?to={target}")
     assert [path for path, _ in local_server.requests] == [f"/redirect?to={target}"]
 
 
 async def test_a_redirect_to_a_private_address_is_refused(
-    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
 ) -> None:
     loopback_one_is_public(monkeypatch)
     target = f"http://127.0.0.2:{local_server.port}/admin"
-    async with new_client(allow_private=False, follow_redirects=True) as client:
+    async with make_client(allow_private=False, follow_redirects=True) as client:
         ok = await client.get(f"{local_server.url}/ping")
         assert ok.status_code == 200
         with pytest.raises(DestinationRefused, match=r"127\.0\.0\.2: it is a loopback"):
@@ -322,13 +350,13 @@ async def test_a_redirect_to_a_private_address_is_refused(
 
 
 async def test_connections_go_to_the_checked_address(
-    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
 ) -> None:
     """The connection is opened to the address that passed the check, with the
     name kept for the Host header (and TLS's SNI)."""
     loopback_one_is_public(monkeypatch)
     asked = fake_dns(monkeypatch, {"outbox.example": [["127.0.0.1"]]})
-    async with new_client(allow_private=False) as client:
+    async with make_client(allow_private=False) as client:
         response = await client.get(f"http://outbox.example:{local_server.port}/hi")
     assert response.status_code == 200
     assert local_server.requests == [("/hi", f"outbox.example:{local_server.port}")]
@@ -337,37 +365,54 @@ async def test_connections_go_to_the_checked_address(
 
 
 async def test_dns_rebinding_is_refused_at_connect_time(
-    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
 ) -> None:
     """The name looks public when checked, then answers 127.0.0.1 when connecting."""
     fake_dns(monkeypatch, {"rebind.example": [["93.184.216.34"], ["127.0.0.1"]]})
-    async with new_client(allow_private=False) as client:
+    async with make_client(allow_private=False) as client:
         with pytest.raises(DestinationRefused, match=r"rebind\.example \(127\.0\.0\.1\)"):
             await client.get(f"http://rebind.example:{local_server.port}/")
     assert local_server.requests == []
 
 
-async def test_an_unknown_host_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_unknown_host_is_a_connection_error(
+    monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
+) -> None:
     fake_dns(monkeypatch, {})
-    async with new_client(allow_private=False) as client:
+    async with make_client(allow_private=False) as client:
         with pytest.raises(httpx.ConnectError, match="could not be found"):
             await client.get("https://nowhere.example/")
 
 
-def test_the_transport_takes_no_proxy() -> None:
+@pytest.mark.parametrize("transport", [GuardedAiohttpTransport, GuardedTransport])
+def test_the_transports_take_no_proxy_and_no_socket(transport: type) -> None:
     with pytest.raises(ValueError, match="no proxy"):
-        GuardedTransport(proxy="http://proxy.example:3128")
+        transport(proxy="http://proxy.example:3128")
+    with pytest.raises(ValueError, match="no proxy or socket"):
+        transport(uds="/run/docker.sock")
 
 
-async def test_the_client_ignores_environment_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_client_ignores_environment_proxies(
+    monkeypatch: pytest.MonkeyPatch, local_server: LocalServer, make_client: MakeClient
+) -> None:
+    # Port 9 (discard) has no listener: a request sent through the proxy would fail.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    async with new_client(allow_private=False) as client:
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    async with make_client(allow_private=True) as client:
         assert client.trust_env is False
-        assert isinstance(client._transport, GuardedTransport)
         assert client._mounts == {}
         assert client.timeout.connect == 5.0
         assert client.headers["user-agent"].startswith("Almanac/")
+        response = await client.get(f"{local_server.url}/direct")
+    assert response.status_code == 200
+    assert [path for path, _ in local_server.requests] == ["/direct"]
+
+
+async def test_the_default_transport_is_the_aiohttp_one() -> None:
+    async with new_client(allow_private=False) as client:
+        assert isinstance(client._transport, GuardedAiohttpTransport)
+        assert client._transport.allow_private is False
 
 
 async def test_one_shared_client_per_app() -> None:

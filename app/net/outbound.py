@@ -16,6 +16,11 @@ Two layers, both applied to every request of a client made by :func:`new_client`
 ``allow_private=True`` (``ALMANAC_ALLOW_PRIVATE_HOSTS``; tests and on-premise
 installs) lifts the address rule only; the scheme and credential rules stay.
 
+The default transport is :class:`app.net.aio.GuardedAiohttpTransport` (httpx on an
+aiohttp pool): it costs about half the CPU per request of httpcore's async pool,
+which is what limits the scheduler's publish burst (bench/README.md, "publish_lag").
+:class:`GuardedTransport` below is the same guard on httpcore.
+
 Errors::
 
     OutboundError
@@ -283,8 +288,10 @@ def new_client(*, allow_private: bool, **kwargs: Any) -> httpx.AsyncClient:
     kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
     # With a transport of its own, the client ignores ``limits``: the transport takes them.
     limits = kwargs.pop("limits", httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    from app.net.aio import GuardedAiohttpTransport  # imports this module
+
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private=allow_private, limits=limits),
+        transport=GuardedAiohttpTransport(allow_private=allow_private, limits=limits),
         trust_env=False,
         **kwargs,
     )
