@@ -8,8 +8,10 @@ publication after 50 ms, honours ``Idempotency-Key`` and counts duplicates by th
 delivery id written in the post's text. On it, in one run:
 
 - **the floor**: a bare asyncio loop (its own process, no database) sending the same
-  N webhook requests (same JSON, same HMAC signature) through one httpx client with
-  the same concurrency as the scheduler's worker slots (``--workers``);
+  N webhook requests (same JSON, same HMAC signature) through the scheduler's own
+  client (``app.net.outbound.new_client``: httpx on aiohttp's pool) with the same
+  concurrency as the scheduler's worker slots (``--workers``); a diagnostic second
+  floor uses httpx's default transport (httpcore) over 5 clients;
 - **plain APScheduler** 3.11: one ``DateTrigger`` job per post in a
   ``SQLAlchemyJobStore`` on a SQLite file, a ``BackgroundScheduler`` whose jobs POST
   with a shared sync httpx client. *Default* settings (10 threads,
@@ -259,11 +261,20 @@ def score(
 # -- the floor ----------------------------------------------------------------------
 
 
-async def floor_role(port: int, n: int, concurrency: int, due: float, clients: int) -> None:
+async def floor_role(port: int, n: int, concurrency: int, due: float, transport: str) -> None:
     base = f"http://127.0.0.1:{port}"
-    # Like scheduler/main.py: one long-lived client, max(100, 2 x workers) connections.
-    limits = httpx.Limits(max_connections=max(100, concurrency * 2))
-    pool = [httpx.AsyncClient(timeout=30, limits=limits) for _ in range(clients)]
+    if transport == "httpcore":
+        # httpx's own transport, 5 clients of 20 connections (httpcore's pool scans all
+        # its connections on each request: what the scheduler used before app/net/aio.py).
+        limits = httpx.Limits(max_connections=max(100, concurrency * 2) // 5)
+        pool = [httpx.AsyncClient(timeout=30, limits=limits) for _ in range(5)]
+    else:
+        # The scheduler's own client (scheduler/main.py: publishing_client).
+        from app.net.outbound import new_client
+
+        limits = httpx.Limits(max_connections=max(100, concurrency * 2))
+        pool = [new_client(allow_private=True, timeout=30, limits=limits)]
+    clients = len(pool)
     indexes = iter(range(n))
     failures = 0
 
@@ -285,9 +296,11 @@ async def floor_role(port: int, n: int, concurrency: int, due: float, clients: i
 
 
 def run_floor(
-    platform: Platform, n: int, concurrency: int, timeout: float, clients: int = 1
+    platform: Platform, n: int, concurrency: int, timeout: float, transport: str = "aiohttp"
 ) -> Result:
-    name = f"floor ({concurrency} concurrent" + (f", {clients} clients)" if clients > 1 else ")")
+    name = f"floor ({concurrency} concurrent" + (
+        ", httpcore: httpx's default transport)" if transport == "httpcore" else ")"
+    )
     platform.reset()
     due = time.time() + 2.0
     process = subprocess.Popen(
@@ -299,7 +312,7 @@ def run_floor(
             f"--n={n}",
             f"--workers={concurrency}",
             f"--due={due}",
-            f"--clients={clients}",
+            f"--transport={transport}",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -974,7 +987,7 @@ def parse(argv: list[str] | None = None) -> Any:
     )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--due", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--clients", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--transport", default="aiohttp", help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--lead", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -1000,9 +1013,9 @@ async def main(args: Any) -> None:
             if "floor" not in args.skip:
                 results.append(run_floor(platform, args.n, args.workers, args.timeout))
                 print_table(results[-1:])
-                # Diagnostic: the same, through 5 clients (httpcore's pool costs grow with
-                # the connections of one client).
-                results.append(run_floor(platform, args.n, args.workers, args.timeout, 5))
+                # Diagnostic: the same on httpx's default transport (the engine's before
+                # app/net/aio.py), through 5 clients as the engine had then.
+                results.append(run_floor(platform, args.n, args.workers, args.timeout, "httpcore"))
                 print_table(results[-1:])
                 if max(args.processes) > 1 and args.backend != "sqlite":
                     wide = args.workers * max(args.processes)
@@ -1030,7 +1043,7 @@ if __name__ == "__main__":
     if arguments.role == "floor":
         asyncio.run(
             floor_role(
-                arguments.port, arguments.n, arguments.workers, arguments.due, arguments.clients
+                arguments.port, arguments.n, arguments.workers, arguments.due, arguments.transport
             )
         )
     elif arguments.role == "profiled-scheduler":

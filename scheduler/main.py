@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import signal
 from datetime import UTC
 from functools import partial
@@ -28,31 +27,19 @@ HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # On a clean stop, publishes in flight get this long to finish before they are
 # cancelled (their leases then expire and the reaper settles them).
 DRAIN_SECONDS = 20.0
-# Publishing connections per client: see publishing_clients.
-CONNECTIONS_PER_CLIENT = 10
 
 
-def publishing_clients(settings: Settings) -> list[httpx.AsyncClient]:
-    """A few long-lived clients, made once per process: ``ceil(workers / 10)``.
-
-    The issue asks for one long-lived client per process; this keeps its point
-    (connections reused, no client per request) but splits the pool: httpcore's pool
-    walks every connection it holds on each request and each response (the expiry
-    check polls every idle socket; encode/httpcore#1035): with 50 requests in flight,
-    one client cost 5.7 ms of CPU per request here and 5 clients of 10 connections
-    1.7 ms (bench/README.md, publish_lag.py). A delivery's channel picks its
-    client by a stable hash (:meth:`SchedulerRuntime.client_for`). Each client is
-    guarded like the web process's: instances, webhooks and homeservers are
-    user-given hosts (private addresses refused unless allowed).
-    """
-    count = max(1, math.ceil(settings.publish_workers / CONNECTIONS_PER_CLIENT))
-    # The same total as one client had: twice the worker slots, at least 100.
-    total = max(100, settings.publish_workers * 2)
-    limits = httpx.Limits(max_connections=math.ceil(total / count))
-    return [
-        new_client(allow_private=settings.allow_private_hosts, timeout=HTTP_TIMEOUT, limits=limits)
-        for _ in range(count)
-    ]
+def publishing_client(settings: Settings) -> httpx.AsyncClient:
+    """The process's one long-lived client, guarded like the web process's: instances,
+    webhooks and homeservers are user-given hosts (private addresses refused unless
+    allowed). Twice the worker slots in connections, at least 100. Its transport is
+    aiohttp's pool (``app.net.aio``): httpcore's scanned every connection on each
+    request and response, so one busy client cost 3-4 times the CPU per request
+    (bench/README.md, publish_lag)."""
+    limits = httpx.Limits(max_connections=max(100, settings.publish_workers * 2))
+    return new_client(
+        allow_private=settings.allow_private_hosts, timeout=HTTP_TIMEOUT, limits=limits
+    )
 
 
 def build_scheduler(runtime: SchedulerRuntime) -> AsyncIOScheduler:
@@ -81,13 +68,8 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event | None = None) -
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     database = Database(create_engine(settings.database))
-    async with contextlib.AsyncExitStack() as clients:
-        publishing = tuple(
-            [await clients.enter_async_context(client) for client in publishing_clients(settings)]
-        )
-        runtime = SchedulerRuntime(
-            settings=settings, database=database, http=publishing[0], publishing=publishing
-        )
+    async with publishing_client(settings) as http:
+        runtime = SchedulerRuntime(settings=settings, database=database, http=http)
         scheduler = build_scheduler(runtime)
         scheduler.start()
         listener = (

@@ -6,8 +6,8 @@ cluster, so a slow channel (a video being processed) holds a few slots, never
 all of them. Every worker:
 
 1. opens the channel's credentials (:class:`app.crypto.CredentialBox`) and builds
-   the adapter with the channel's long-lived httpx client (one of a few per process,
-   see ``scheduler.main.publishing_clients``);
+   the adapter with the process's long-lived httpx client
+   (``scheduler.main.publishing_client``);
 2. publishes while the process's :class:`scheduler.leases.LeaseKeeper` renews its
    lease, storing the adapter's checkpoints at once, each in its own short
    transaction;
@@ -167,7 +167,7 @@ def backoff(runtime: SchedulerRuntime, attempts: int, retry_after: timedelta | N
 async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
     ids = {"delivery_id": str(job.delivery_id), "post_id": str(job.post_id)}
     try:
-        adapter = get_adapter(job.network, runtime.adapter_context_for(job.channel_id))
+        adapter = get_adapter(job.network, runtime.adapter_context)
         credentials = open_credentials(runtime, job)
     except (NetworkUnavailable, CredentialsUnreadable) as refused:
         await finish_failed(runtime, job, str(refused), AttemptOutcome.permanent)

@@ -80,9 +80,7 @@ async def reap(runtime: SchedulerRuntime) -> int:
         jobs = await _take_over(runtime)
         for job in jobs:
             try:
-                adapter: NetworkAdapter | None = get_adapter(
-                    job.network, runtime.adapter_context_for(job.channel_id)
-                )
+                adapter: NetworkAdapter | None = get_adapter(job.network, runtime.adapter_context)
             except NetworkUnavailable:
                 adapter = None
             request = build_request(job, _credentials(runtime, job))

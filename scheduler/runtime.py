@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,11 +37,9 @@ def new_process_id() -> str:
 class SchedulerRuntime:
     settings: Settings
     database: Database
-    # The process's first client: notifications, token refresh, metrics, the reaper.
+    # The process's one long-lived client: publishing, notifications, token refresh,
+    # metrics, the reaper (``scheduler.main.publishing_client``).
     http: httpx.AsyncClient
-    # The publishing clients (``http`` alone when empty); a delivery's channel picks one
-    # (see :meth:`client_for` and ``scheduler.main.publishing_clients``).
-    publishing: tuple[httpx.AsyncClient, ...] = ()
     process_id: str = field(default_factory=new_process_id)
     started_at: datetime = field(default_factory=utcnow)
     # Set by build_scheduler: the dispatch job is re-timed after each tick and woken.
@@ -56,8 +53,8 @@ class SchedulerRuntime:
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
     peer_checked_at: datetime | None = None
-    # Adapter contexts per client, made once (see :meth:`_context`).
-    _contexts: dict[int, AdapterContext] = field(default_factory=dict, repr=False)
+    # The adapters' context, made once (see :attr:`adapter_context`).
+    _context: AdapterContext | None = field(default=None, repr=False)
     # Set by scheduler.publisher on first use: the batch writer of published outcomes.
     outcomes: Any = None
     # Set by scheduler.leases on first use: the renewal of this process's leases.
@@ -79,32 +76,17 @@ class SchedulerRuntime:
 
     @property
     def adapter_context(self) -> AdapterContext:
-        """Adapters on this process's first client, with the configured OAuth applications."""
-        return self._context(self.http)
-
-    def client_for(self, channel_id: uuid.UUID) -> httpx.AsyncClient:
-        """The publishing client of a channel: the same one for the process's life, so
-        its connections to that host are reused."""
-        if not self.publishing:
-            return self.http
-        return self.publishing[channel_id.int % len(self.publishing)]
-
-    def adapter_context_for(self, channel_id: uuid.UUID) -> AdapterContext:
-        """Adapters for a delivery of this channel, on the channel's publishing client."""
-        return self._context(self.client_for(channel_id))
-
-    def _context(self, client: httpx.AsyncClient) -> AdapterContext:
-        made = self._contexts.get(id(client))
-        if made is not None and made.http is client:
-            return made
-        context = AdapterContext(
-            http=client,
-            sessions=self.database.write_session,
-            base_url=self.settings.base_url,
-            oauth_apps=self.oauth_apps,
-        )
-        self._contexts[id(client)] = context
-        return context
+        """Adapters on this process's client, with the configured OAuth applications
+        (made once, not per delivery)."""
+        made = self._context
+        if made is None or made.http is not self.http:
+            made = self._context = AdapterContext(
+                http=self.http,
+                sessions=self.database.write_session,
+                base_url=self.settings.base_url,
+                oauth_apps=self.oauth_apps,
+            )
+        return made
 
     @property
     def claim_threshold(self) -> int:

@@ -245,7 +245,7 @@ async def test_a_lease_that_ran_out_unrenewed_cancels_the_publish(
     runtime.settings.publish_lease_seconds = 3
     # Nothing listens on port 1: every renewal fails at once (connection refused).
     gone = Database(create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/test"))
-    cut_off = dataclasses.replace(runtime, database=gone, workers=set(), _contexts={})
+    cut_off = dataclasses.replace(runtime, database=gone, workers=set(), _context=None)
     try:
         started = utcnow()
         async with asyncio.timeout(10):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -182,18 +181,11 @@ async def test_the_runtime_makes_credentials_and_adapter_contexts_once(
     settings: Settings, database: Database
 ) -> None:
     """Per process, not per delivery: one credential box, the OAuth applications read
-    once, one adapter context per publishing client."""
-    async with httpx.AsyncClient() as first, httpx.AsyncClient() as second:
-        runtime = SchedulerRuntime(
-            settings=settings, database=database, http=first, publishing=(first, second)
-        )
-        channels = [uuid.UUID(int=n) for n in range(6)]
-        contexts = {id(runtime.adapter_context_for(channel)) for channel in channels * 2}
-        assert len(contexts) == 2
-        assert {runtime.adapter_context_for(c).http for c in channels} == {first, second}
-        assert all(
-            runtime.adapter_context_for(c).oauth_apps is runtime.oauth_apps for c in channels
-        )
+    once, one adapter context on the process's client."""
+    async with httpx.AsyncClient() as http:
+        runtime = SchedulerRuntime(settings=settings, database=database, http=http)
+        assert runtime.adapter_context is runtime.adapter_context
+        assert runtime.adapter_context.http is http
         assert runtime.adapter_context.oauth_apps is runtime.oauth_apps
         assert runtime.credential_box is runtime.credential_box
         sealed = runtime.credential_box.seal({"token": "t"})
