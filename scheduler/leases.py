@@ -40,7 +40,11 @@ _RENEW = (
         "UPDATE delivery SET lease_expires_at = :until "
         "WHERE id IN :ids AND status = 'sending' AND lease_owner = :owner RETURNING id"
     )
-    .bindparams(bindparam("ids", expanding=True), bindparam("until", type_=UTCDateTime()))
+    .bindparams(
+        # Typed: SQLite binds a UUID only through the column type (hex text).
+        bindparam("ids", expanding=True, type_=Uuid()),
+        bindparam("until", type_=UTCDateTime()),
+    )
     .columns(id=Uuid())
 )
 

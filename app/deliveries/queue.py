@@ -11,6 +11,14 @@ the rows it matches, so the gauge shows work the scheduler will actually take.
 Plain SQL over the aliases ``d`` (delivery), ``v`` (variant), ``p`` (post), ``c``
 (channel) and ``w`` (workspace), with ``:now`` bound: the claim is one hand-written
 ``UPDATE ... RETURNING`` statement.
+
+The approval test is written ``coalesce(v.approved_hash = v.content_hash, false)``
+(NULL never equals: the same rows as ``approved_hash IS NOT NULL AND approved_hash =
+content_hash``) on purpose: PostgreSQL guesses that an equality of two columns keeps
+0.5 % of the rows, so with 10,000 due deliveries it planned the claim from the
+variant table and sorted every due row (~200 ms a claim); with a condition it cannot
+estimate it walks ``ix_delivery_claimable`` in due order and stops at the claim's
+``LIMIT`` (~6 ms). bench/README.md, publish_lag.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ CLAIMABLE_JOINS = """
 CLAIMABLE_WHERE = f"""
     d.status IN ({_listed((DeliveryStatus.pending.value, DeliveryStatus.retrying.value))})
       AND d.next_attempt_at <= :now
-      AND v.approved_hash IS NOT NULL AND v.approved_hash = v.content_hash
+      AND coalesce(v.approved_hash = v.content_hash, false)
       AND p.status IN ({_listed(tuple(status.value for status in SUBMITTED))})
       AND w.paused = false AND c.paused = false
       AND c.status = '{ChannelStatus.connected.value}'

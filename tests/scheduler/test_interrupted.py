@@ -23,6 +23,7 @@ from app.networks.sandbox import SandboxAdapter
 from app.settings import Settings
 from scheduler import publisher
 from scheduler.dispatch import claim
+from scheduler.leases import lease_keeper
 from scheduler.main import run_scheduler
 from scheduler.runtime import SchedulerRuntime
 from tests.conftest import TEST_KEYS
@@ -177,6 +178,41 @@ async def _claim_and_start(
     return delivery, task
 
 
+async def test_one_renewal_keeps_every_long_publish_leased(
+    runtime: SchedulerRuntime, database: Database, scripted: list[ScriptedSandbox]
+) -> None:
+    """Three slow publishes held by one process: the process's one renewal task moves
+    all their leases forward (one statement), so none is lost or cut short even though
+    each takes longer than the lease itself."""
+    runtime.settings.publish_lease_seconds = 3  # renewed every second
+    gate = asyncio.Event()
+
+    async def slow(adapter: ScriptedSandbox, request: PublishRequest, _cp: Any) -> Any:
+        await gate.wait()
+        return PublishResult(external_id=f"slow-{request.idempotency_key[:8]}")
+
+    ScriptedSandbox.script = slow
+    world = await make_world(database)
+    deliveries = [await approved_delivery(database, world) for _ in range(3)]
+    jobs = await claim(runtime, 3)
+    assert len(jobs) == 3
+    first_expiry = {d.id: (await get_delivery(database, d.id)).lease_expires_at for d in deliveries}
+    tasks = [publisher.start(runtime, job) for job in jobs]
+    await asyncio.sleep(4.5)  # past the first lease: renewed (at least) four times
+    for delivery in deliveries:
+        row = await get_delivery(database, delivery.id)
+        assert row.status is DeliveryStatus.sending
+        assert row.lease_expires_at > first_expiry[delivery.id] + timedelta(seconds=3)
+    gate.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+    for delivery in deliveries:
+        row = await get_delivery(database, delivery.id)
+        assert row.status is DeliveryStatus.published
+        assert row.lease_owner is None
+    assert lease_keeper(runtime).held == {}
+
+
 async def test_a_stolen_lease_cancels_the_publish_at_the_next_renewal(
     runtime: SchedulerRuntime, database: Database, scripted: list[ScriptedSandbox]
 ) -> None:
@@ -184,9 +220,12 @@ async def test_a_stolen_lease_cancels_the_publish_at_the_next_renewal(
     gate = Gate()
     delivery, task = await _claim_and_start(runtime, database, gate)
 
+    taken = utcnow()
     await _set(database, delivery.id, lease_owner="another-process")
     async with asyncio.timeout(5):
         await task
+    # Found by a renewal (every second), not by the lease running out (3 s).
+    assert utcnow() - taken < timedelta(seconds=2.5)
     gate.go.set()
     await asyncio.sleep(0.05)
 
