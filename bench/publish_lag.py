@@ -770,7 +770,16 @@ class Almanac:
                     ).where(DeliveryAttempt.started_at >= since)
                 )
             ).one()
-        return {str(k): v for k, v in statuses.items()}, shares, timing
+            spans = (
+                await session.execute(
+                    select(
+                        DeliveryAttempt.delivery_id,
+                        DeliveryAttempt.started_at,
+                        DeliveryAttempt.finished_at,
+                    ).where(DeliveryAttempt.started_at >= since)
+                )
+            ).all()
+        return {str(k): v for k, v in statuses.items()}, shares, (*timing, spans)
 
     async def close(self) -> None:
         await self.stop()
@@ -831,9 +840,11 @@ async def run_burst(almanac: Almanac, ids: list[str], label: str, wait_seconds: 
         os.kill(almanac.processes[0].pid, signal.SIGUSR2)
     await asyncio.sleep(1.0)  # a late duplicate would show now
     result = Result(f"Almanac {label}", len(ids), cpu=cpu_at_end - cpu_before)
-    score(result, platform, dict.fromkeys(ids, due), platform.stats())
+    stats = platform.stats()
+    platform_arrivals = stats["arrivals"]
+    score(result, platform, dict.fromkeys(ids, due), stats)
     statuses, shares, timing = await almanac.report(utc(moved))
-    attempts, first_claim, claims, last_finish, outcome_writes = timing
+    attempts, first_claim, claims, last_finish, outcome_writes, spans = timing
     result.notes.insert(0, f"deliveries by status: {statuses}; attempts: {attempts:,}")
     if first_claim is not None:
         result.notes.insert(
@@ -843,10 +854,38 @@ async def run_burst(almanac: Almanac, ids: list[str], label: str, wait_seconds: 
             f"writes (mean {attempts / max(outcome_writes, 1):.1f}), last outcome written at "
             f"T{_signed(last_finish.timestamp() - due) if last_finish else ' -'}",
         )
+    breakdown = slot_time(spans, platform_arrivals, len(almanac.processes), almanac.args)
+    if breakdown:
+        result.notes.append(breakdown)
     if len(shares) > 1 or len(almanac.processes) > 1:
         share = ", ".join(f"{owner.split(':')[1]}: {count:,}" for owner, count in shares.items())
         result.notes.insert(1, f"published per process (pid: count): {share}")
     return result
+
+
+def slot_time(spans: list[Any], arrivals: dict[str, float], processes: int, args: Any) -> str:
+    """Where a delivery's time went (means): from its claim to the request's arrival at
+    the platform, and from the arrival to its outcome's commit (the platform's latency
+    included); and how many requests were at the platform on average, out of the
+    sending slots (the floor keeps nearly all of its own there)."""
+    sent, recorded = [], []
+    for delivery_id, started, finished in spans:
+        arrival = arrivals.get(delivery_id.hex)
+        if arrival is None or finished is None:
+            continue
+        sent.append(arrival - started.timestamp())
+        recorded.append(finished.timestamp() - arrival)
+    if not sent:
+        return ""
+    first = min(started.timestamp() for _d, started, _f in spans)
+    span = max(finished.timestamp() for _d, _s, finished in spans if finished) - first
+    at_platform = len(sent) * args.latency / span
+    return (
+        f"per delivery: claim → arrival {sum(sent) / len(sent) * 1000:.1f} ms, arrival → "
+        f"outcome committed {sum(recorded) / len(recorded) * 1000:.1f} ms (the platform's "
+        f"{args.latency * 1000:.0f} ms included; means); requests at the platform: "
+        f"{at_platform:.1f} of {args.workers * processes} slots on average"
+    )
 
 
 async def almanac_cases(

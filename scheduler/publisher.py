@@ -105,9 +105,11 @@ def start(runtime: SchedulerRuntime, job: Claimed) -> asyncio.Task[None]:
         publish(runtime, job), name=f"publish-{job.delivery_id}"
     )
     runtime.workers.add(task)
+    runtime.sending.add(job.delivery_id)
 
     def _done(finished: asyncio.Task[None]) -> None:
         runtime.workers.discard(finished)
+        runtime.sending.discard(job.delivery_id)
         if not finished.cancelled() and finished.exception() is not None:
             log.error(
                 "publishing worker crashed",
@@ -181,6 +183,7 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
     leases = lease_keeper(runtime)
     lease = leases.hold(job.delivery_id, job.claimed_at, call)
     started = loop.time()
+    call.add_done_callback(lambda _call: _sent(runtime, job))
     try:
         result = await call
     except LeaseLost:
@@ -221,6 +224,14 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         seconds=round(asyncio.get_running_loop().time() - started, 3),
         **ids,
     )
+
+
+def _sent(runtime: SchedulerRuntime, job: Claimed) -> None:
+    """The adapter's call is over: its sending slot is free while the outcome is
+    written (see :attr:`SchedulerRuntime.free_slots`)."""
+    if job.delivery_id in runtime.sending:
+        runtime.sending.discard(job.delivery_id)
+        runtime.slot_freed()
 
 
 # -- lease and checkpoints ---------------------------------------------------------

@@ -176,3 +176,42 @@ async def test_scheduler_down_past_the_lateness_limit_marks_missed(
     status = await _by_status(database)
     assert status == {"missed": len(late), "published": 1}
     assert fresh.id not in {row.id for row in late}
+
+
+async def test_a_slot_is_free_once_the_network_answered_while_the_outcome_waits(
+    runtime: Any, database: Database, platform: LoopbackPlatform, loopback_adapter: None
+) -> None:
+    """The sending slots count requests going out, not outcomes being written: with
+    the outcome writes held up by another transaction, the slots come back as soon as
+    the platform answered, the workers wait, and every outcome is written after."""
+    from scheduler import publisher
+    from scheduler.dispatch import claim
+
+    world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
+    deliveries = [await approved_delivery(database, world, text=f"d{i}") for i in range(3)]
+    runtime.settings.publish_workers = 3
+    jobs = await claim(runtime, runtime.free_slots)
+    assert len(jobs) == 3 and runtime.free_slots == 3
+
+    async with database.write_session() as blocker:
+        # Holds the rows (PostgreSQL) or the write lock (SQLite) the outcomes need.
+        await blocker.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([d.id for d in deliveries]))
+            .values(updated_at=utcnow())
+        )
+        for job in jobs:
+            publisher.start(runtime, job)
+        assert runtime.free_slots == 0
+
+        async def answered() -> bool:
+            return len(platform.count) == 3 and not runtime.sending
+
+        await wait_for(answered, seconds=10)
+        assert runtime.free_slots == 3
+        assert len(runtime.workers) == 3  # still writing their outcomes
+        await blocker.commit()
+
+    await asyncio.wait(set(runtime.workers), timeout=10)
+    assert await _by_status(database) == {"published": 3}
+    assert max(platform.count.values()) == 1
