@@ -45,7 +45,6 @@ from app.models import (
     Channel,
     Delivery,
     DeliveryAttempt,
-    DeliveryStatus,
     Media,
     Post,
     SchedulerHeartbeat,
@@ -54,6 +53,7 @@ from app.models import (
     utcnow,
 )
 from app.models.base import UTCDateTime
+from app.models.delivery import IN_CLAIM_INDEX
 from app.networks.base import MediaItem, Network
 from app.observability import CLAIM_BATCH
 from app.posts.content import content_hash, effective_content
@@ -312,8 +312,7 @@ async def next_due(runtime: SchedulerRuntime, now: datetime) -> datetime | None:
     async with runtime.database.read_session() as session:
         return await session.scalar(
             select(func.min(Delivery.next_attempt_at)).where(
-                Delivery.status.in_((DeliveryStatus.pending, DeliveryStatus.retrying)),
-                Delivery.next_attempt_at > now,
+                IN_CLAIM_INDEX, Delivery.next_attempt_at > now
             )
         )
 
@@ -353,6 +352,8 @@ async def tick(runtime: SchedulerRuntime) -> None:
                 following = None
             else:
                 contended = await _dispatch_once(runtime, now)
+                if runtime.rerun_dispatch:
+                    continue
                 # Every slot busy: a finishing worker wakes dispatch before any next
                 # due time matters (retries and rate limits wake it by themselves).
                 following = None if runtime.free_slots <= 0 else await next_due(runtime, now)

@@ -28,6 +28,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Channel, Delivery, DeliveryStatus, Post, PostStatus, Workspace
+from app.models.delivery import IN_CLAIM_INDEX
 from app.models.notification import Event
 from app.notifications.service import notify, post_people
 
@@ -76,6 +77,7 @@ def _closing(rule: _Late) -> Any:
         .join(w, w.c.id == d.c.workspace_id)
         .join(c, c.c.id == d.c.channel_id)
         .where(
+            IN_CLAIM_INDEX,
             rule.waiting,
             d.c.next_attempt_at < cutoff,
             d.c.due_at < cutoff,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
+from app.approvals.lateness import mark_missed
 from app.db import Database
 from app.models import (
     AttemptOutcome,
@@ -18,7 +20,7 @@ from app.models import (
     Workspace,
     utcnow,
 )
-from scheduler.dispatch import claim
+from scheduler.dispatch import claim, next_due
 from scheduler.runtime import SchedulerRuntime
 from tests.scheduler.conftest import (
     add_channel,
@@ -179,3 +181,47 @@ async def test_claim_marks_missed_before_claiming(
 
 
 __all__ = ["Channel"]
+
+
+async def test_lateness_check_and_next_due_read_the_claim_index(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    """Both run on every dispatch: each must be a range on ``ix_delivery_claimable``,
+    not a scan of every delivery ever made. The plans are asked for the statements as
+    sent (on PostgreSQL as a generic plan, as a prepared statement gets, with
+    sequential scans discouraged so that only an unusable index shows a scan)."""
+    await make_world(database)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "next_attempt_at" in statement and not statement.startswith("EXPLAIN"):
+            sent.append((statement, parameters))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with database.write_session() as session:
+            await mark_missed(session, now=utcnow())
+            await session.rollback()
+        await next_due(runtime, utcnow())
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(sent) == 3  # the two closing UPDATEs of the one lateness limit, next_due
+
+    async with database.engine.connect() as connection:
+        prefix = "EXPLAIN QUERY PLAN "
+        if not database.is_sqlite:
+            await connection.exec_driver_sql("SET enable_seqscan = off")
+            await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        for number, (statement, parameters) in enumerate(sent):
+            if database.is_sqlite:
+                rows = (await connection.exec_driver_sql(prefix + statement, parameters)).all()
+            else:
+                # Prepared, so that the generic plan is explained: it is made without
+                # the values, so NULLs do.
+                await connection.exec_driver_sql(f"PREPARE q{number} AS {statement}")
+                nulls = ", ".join(["NULL"] * len(parameters))
+                asked = f"EXPLAIN EXECUTE q{number}({nulls})"
+                rows = (await connection.exec_driver_sql(asked)).all()
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "ix_delivery_claimable" in plan, f"{statement}\n{plan}"
+        await connection.rollback()
