@@ -66,8 +66,13 @@ class Database:
         )
 
     @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @property
     def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+        return self.dialect == "sqlite"
 
     async def dispose(self) -> None:
         await self.engine.dispose()

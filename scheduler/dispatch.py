@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.approvals.lateness import mark_missed
 from app.db import session_scope
-from app.deliveries.queue import CLAIMABLE_JOINS, CLAIMABLE_WHERE
+from app.deliveries.queue import CLAIMABLE_JOINS, claimable_where
 from app.logging import get_logger
 from app.media import storage
 from app.media.service import signed_media_url
@@ -75,18 +75,19 @@ _BUSY = """busy AS (
     SELECT channel_id, count(*) AS n FROM delivery WHERE status = 'sending'
     GROUP BY channel_id
 )"""
-_CLAIMABLE = (
-    CLAIMABLE_JOINS
-    + "    LEFT JOIN busy b ON b.channel_id = d.channel_id\n    WHERE"
-    + CLAIMABLE_WHERE
-    + "      AND coalesce(b.n, 0) < :per_channel\n"
-)
-_CLAIM = (
-    "WITH "
-    + _BUSY
-    + ", candidate AS (SELECT d.id, d.channel_id, d.next_attempt_at"
-    + _CLAIMABLE
-    + """    ORDER BY d.next_attempt_at
+
+
+def _claimable(dialect: str) -> str:
+    return (
+        CLAIMABLE_JOINS
+        + "    LEFT JOIN busy b ON b.channel_id = d.channel_id\n    WHERE"
+        + claimable_where(dialect)
+        + "      AND coalesce(b.n, 0) < :per_channel\n"
+    )
+
+
+_CLAIM = """WITH {busy}, candidate AS (SELECT d.id, d.channel_id, d.next_attempt_at{claimable}
+    ORDER BY d.next_attempt_at
     LIMIT :scan
     {lock}
 ), ranked AS (
@@ -105,26 +106,33 @@ WHERE id IN (
 )
 RETURNING id
 """
-)
-_LEFT_OVER = "WITH " + _BUSY + " SELECT d.id" + _CLAIMABLE + " LIMIT 1"
 # A claim that came back short while claimable rows remain lost them to another
 # process's claim in flight (SKIP LOCKED): dispatch looks again this soon.
 CONTENDED_RETRY = timedelta(milliseconds=100)
-_PG_LOCK = (
-    "FOR UPDATE OF d SKIP LOCKED FOR NO KEY UPDATE OF c SKIP LOCKED "
-    "FOR SHARE OF v, p, w SKIP LOCKED"
-)
-
-
-def claim_statement(postgresql: bool) -> Any:
-    return (
-        text(_CLAIM.format(lock=_PG_LOCK if postgresql else ""))
-        .bindparams(
-            bindparam("now", type_=UTCDateTime()),
-            bindparam("lease", type_=UTCDateTime()),
-        )
-        .columns(id=Uuid())
+_LOCKS = {
+    "postgresql": "FOR UPDATE OF d SKIP LOCKED FOR NO KEY UPDATE OF c SKIP LOCKED "
+    "FOR SHARE OF v, p, w SKIP LOCKED",
+    # One write transaction (BEGIN IMMEDIATE) at a time: nothing to lock.
+    "sqlite": "",
+}
+_NOW = bindparam("now", type_=UTCDateTime())
+# Built once per backend (parsing a text() statement for its parameters is not free).
+CLAIM = {
+    dialect: text(_CLAIM.format(busy=_BUSY, claimable=_claimable(dialect), lock=lock))
+    .bindparams(_NOW, bindparam("lease", type_=UTCDateTime()))
+    .columns(id=Uuid())
+    for dialect, lock in _LOCKS.items()
+}
+_LEFT_OVER = {
+    dialect: text("WITH " + _BUSY + " SELECT d.id" + _claimable(dialect) + " LIMIT 1").bindparams(
+        _NOW
     )
+    for dialect in _LOCKS
+}
+# The lateness rule's marking runs in a claim at most this often: the claim itself
+# never takes a delivery past its limit (``app.deliveries.queue``), marking only
+# closes them (``missed``/``failed``) and notifies.
+MARK_MISSED_EVERY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,17 +167,21 @@ class Claimed:
 async def claim(
     runtime: SchedulerRuntime, slots: int, *, now: datetime | None = None
 ) -> list[Claimed]:
-    """Mark missed deliveries, then claim at most ``slots`` due ones (one transaction)."""
+    """Claim at most ``slots`` due deliveries, in one transaction that first marks the
+    missed ones (at most once per ``MARK_MISSED_EVERY``)."""
     if slots <= 0:
         return []
     settings = runtime.settings
     now = now or utcnow()
     async with session_scope(runtime.database.write_session) as session:
-        await mark_missed(session, now=now)
+        marked = runtime.missed_marked_at
+        if marked is None or not timedelta(0) <= now - marked < MARK_MISSED_EVERY:
+            await mark_missed(session, now=now)
+            runtime.missed_marked_at = now
         ids = list(
             (
                 await session.execute(
-                    claim_statement(not runtime.database.is_sqlite),
+                    CLAIM[runtime.database.dialect],
                     {
                         "now": now,
                         "lease": now + timedelta(seconds=settings.publish_lease_seconds),
@@ -401,7 +413,7 @@ async def _left_over(runtime: SchedulerRuntime, now: datetime) -> bool:
         return False
     async with runtime.database.read_session() as session:
         found = await session.scalar(
-            text(_LEFT_OVER).bindparams(bindparam("now", type_=UTCDateTime())),
+            _LEFT_OVER[runtime.database.dialect],
             {"now": now, "per_channel": runtime.settings.publish_per_channel},
         )
     return found is not None

@@ -57,6 +57,8 @@ class SchedulerRuntime:
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
     peer_checked_at: datetime | None = None
+    # When a claim last ran the lateness rule's marking (``dispatch.MARK_MISSED_EVERY``).
+    missed_marked_at: datetime | None = None
     # The adapters' context, made once (see :attr:`adapter_context`).
     _context: AdapterContext | None = field(default=None, repr=False)
     # Set by scheduler.publisher on first use: the batch writer of published outcomes.

@@ -1,9 +1,17 @@
 """The publishing queue's one eligibility rule: which deliveries a claim may take.
 
-A delivery is claimable when it is ``pending`` or ``retrying`` and due, its variant
-is approved (``approved_hash = content_hash``), its post submitted (in review,
-changes requested or approved: not a draft or an idea), its workspace and channel
-not paused, and its channel connected and not waiting for a rate limit to reset.
+A delivery is claimable when it is ``pending`` or ``retrying`` and due, not past its
+lateness limit, its variant is approved (``approved_hash = content_hash``), its post
+submitted (in review, changes requested or approved: not a draft or an idea), its
+workspace and channel not paused, and its channel connected and not waiting for a
+rate limit to reset.
+
+Past the lateness limit (due time and next attempt both older than now minus the
+workspace's limit: the rule of :mod:`app.approvals.lateness`) nothing is claimed,
+whether or not :func:`~app.approvals.lateness.mark_missed` has closed the delivery
+yet: the rule holds to the instant, and marking (with its notifications) need not
+run inside every claim. The date arithmetic differs per backend, so the condition is
+:func:`claimable_where` of the dialect.
 
 The scheduler's claim (``scheduler.dispatch``) adds its per-channel concurrency
 limit to this rule; the web process's queue depth (``app.observability``) counts
@@ -48,21 +56,40 @@ CLAIMABLE_JOINS = """
     JOIN channel c ON c.id = d.channel_id
     JOIN workspace w ON w.id = d.workspace_id
 """
-CLAIMABLE_WHERE = f"""
+_CLAIMABLE_WHERE = f"""
     d.status IN ({_listed((DeliveryStatus.pending.value, DeliveryStatus.retrying.value))})
       AND d.next_attempt_at <= (SELECT :now)
+      AND {{on_time}}
       AND coalesce(v.approved_hash = v.content_hash, false)
       AND p.status IN ({_listed(tuple(status.value for status in SUBMITTED))})
       AND w.paused = false AND c.paused = false
       AND c.status = '{ChannelStatus.connected.value}'
       AND (c.rate_limited_until IS NULL OR c.rate_limited_until <= :now)
 """
+# Not past the lateness limit: the later of due time and next attempt is at least
+# now minus the workspace's limit. SQLite stores times as ISO text (julianday reads it).
+_ON_TIME = {
+    "postgresql": "greatest(d.next_attempt_at, d.due_at) "
+    ">= (SELECT :now) - w.lateness_limit_minutes * interval '1 minute'",
+    "sqlite": "(julianday((SELECT :now)) - julianday(max(d.next_attempt_at, d.due_at))) * 1440.0 "
+    "<= w.lateness_limit_minutes",
+}
 
-_DEPTH = text("SELECT count(*)" + CLAIMABLE_JOINS + "WHERE" + CLAIMABLE_WHERE).bindparams(
-    bindparam("now", type_=UTCDateTime())
-)
+
+def claimable_where(dialect: str) -> str:
+    """The claimable rule as SQL on the aliases above, for ``dialect``'s name."""
+    return _CLAIMABLE_WHERE.format(on_time=_ON_TIME[dialect])
+
+
+_DEPTH = {
+    dialect: text(
+        "SELECT count(*)" + CLAIMABLE_JOINS + "WHERE" + claimable_where(dialect)
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    for dialect in _ON_TIME
+}
 
 
 async def claimable_count(session: AsyncSession, *, now: datetime) -> int:
     """How many deliveries a claim could take now (before per-channel limits)."""
-    return int(await session.scalar(_DEPTH, {"now": now}) or 0)
+    dialect = session.get_bind().dialect.name
+    return int(await session.scalar(_DEPTH[dialect], {"now": now}) or 0)

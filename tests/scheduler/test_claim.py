@@ -9,6 +9,7 @@ from sqlalchemy import event, update
 
 from app.approvals.lateness import mark_missed
 from app.db import Database
+from app.deliveries.queue import claimable_count
 from app.models import (
     AttemptOutcome,
     Channel,
@@ -20,7 +21,7 @@ from app.models import (
     Workspace,
     utcnow,
 )
-from scheduler.dispatch import claim, next_due
+from scheduler.dispatch import MARK_MISSED_EVERY, claim, next_due
 from scheduler.runtime import SchedulerRuntime
 from tests.scheduler.conftest import (
     add_channel,
@@ -178,6 +179,45 @@ async def test_claim_marks_missed_before_claiming(
 
     assert claimed == [on_time.id]
     assert (await get_delivery(database, late.id)).status is DeliveryStatus.missed
+
+
+async def test_claim_never_takes_a_delivery_past_its_limit_between_markings(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    """Marking runs at most once a second inside the claims; the claim itself refuses
+    what is past its lateness limit meanwhile (a first attempt or a retry), to the
+    instant, and still takes what is just inside it."""
+    world = await make_world(database)
+    limit = timedelta(minutes=world.workspace.lateness_limit_minutes)
+    now = utcnow()
+    late = await approved_delivery(database, world, due_at=now - limit - timedelta(seconds=1))
+    late_retry = await approved_delivery(
+        database,
+        world,
+        due_at=now - limit - timedelta(minutes=5),
+        status=DeliveryStatus.retrying,
+        attempts=1,
+        next_attempt_at=now - limit - timedelta(seconds=1),
+    )
+    inside = await approved_delivery(database, world, due_at=now - limit + timedelta(seconds=5))
+    # Retried by a person after the limit: its next attempt is now, so it may go.
+    retried = await approved_delivery(
+        database, world, due_at=now - limit - timedelta(minutes=5), next_attempt_at=now
+    )
+    runtime.missed_marked_at = now  # marking just ran
+
+    async with database.read_session() as session:
+        assert await claimable_count(session, now=now) == 2
+    claimed = {job.delivery_id for job in await claim(runtime, 10, now=now)}
+
+    assert claimed == {inside.id, retried.id}
+    assert (await get_delivery(database, late.id)).status is DeliveryStatus.pending
+    assert (await get_delivery(database, late_retry.id)).status is DeliveryStatus.retrying
+
+    later = now + MARK_MISSED_EVERY
+    assert await claim(runtime, 10, now=later) == []
+    assert (await get_delivery(database, late.id)).status is DeliveryStatus.missed
+    assert (await get_delivery(database, late_retry.id)).status is DeliveryStatus.failed
 
 
 __all__ = ["Channel"]
