@@ -84,3 +84,19 @@ def test_a_box_needs_a_key() -> None:
         CredentialBox([])
     with pytest.raises(ValueError):
         CredentialBox(["not-a-fernet-key"])
+
+
+def test_opened_credentials_are_a_new_dict_each_time_and_keys_still_decide() -> None:
+    """Opening keeps recent plaintexts (the scheduler opens one channel's credentials
+    per delivery): a caller's change never reaches the next caller, and a box with
+    other keys still cannot open the token."""
+    box = CredentialBox([new_key()])
+    token = box.seal({"token": "s3cret", "scopes": ["write"]})
+
+    first = box.open(token)
+    first["token"] = "changed by a caller"
+    assert box.open(token) == {"token": "s3cret", "scopes": ["write"]}
+    assert box.open(token) is not box.open(token)
+
+    with pytest.raises(CredentialsUnreadable):
+        CredentialBox([new_key()]).open(token)
