@@ -1,9 +1,11 @@
 """The workers: one asyncio task per claimed delivery, and what each outcome does.
 
-Dispatch claims no more deliveries than this process has free worker slots
+Dispatch claims no more deliveries than this process has free sending slots
 (``publish_workers``), and at most ``publish_per_channel`` per channel across the
 cluster, so a slow channel (a video being processed) holds a few slots, never
-all of them. Every worker:
+all of them. A worker holds its slot while its request goes out, and frees it when
+the network has answered, before its outcome is written (see
+:attr:`SchedulerRuntime.free_slots`). Every worker:
 
 1. opens the channel's credentials (:class:`app.crypto.CredentialBox`) and builds
    the adapter with the process's long-lived httpx client

@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +50,7 @@ class SchedulerRuntime:
     workers: set[asyncio.Task[Any]] = field(default_factory=set)
     # ... and the deliveries among them whose request is still going out: these
     # hold the sending slots (``free_slots``).
-    sending: set[Any] = field(default_factory=set)
+    sending: set[uuid.UUID] = field(default_factory=set)
     dispatching: bool = False
     # A wake re-timed the dispatch job to now and its tick has not started yet.
     wake_pending: bool = False

@@ -13,7 +13,9 @@ workspaces and channels are exempt, and so are deliveries parked by a resume
 wait, however late. A draft that was never submitted only shows as overdue in the
 calendar, quietly.
 
-The scheduler's dispatch calls :func:`mark_missed` before it claims.
+The scheduler's claim never takes a delivery past its limit (the rule is part of
+:mod:`app.deliveries.queue`); :func:`mark_missed` closes those deliveries and
+notifies, run by the claims at most once a second (``scheduler.dispatch``).
 """
 
 from __future__ import annotations
