@@ -469,6 +469,11 @@ async def test_a_network_that_cannot_take_down_says_so(
     assert response.status_code == 409, response.text
     assert words in response.json()["detail"]
     assert (await delivery_row(database, setup.deliveries[0])).status is DeliveryStatus.published
+    # The attempt is in the audit log all the same: who, and why the post stayed up.
+    [refused] = await audited(database, "delivery.take_down_failed")
+    assert refused.actor_id == team.user_ids[Role.owner]
+    assert refused.target_id == str(setup.deliveries[0])
+    assert words in refused.data["reason"] and refused.data["network"] == network.value
 
     by_hand = await client.post(
         setup.delivery_url(0, "take-down"),

@@ -563,8 +563,27 @@ async def take_down(
         raise Conflict(
             f"Only a published delivery can be taken down; this one is {delivery.status.value}."
         )
+    facts = {
+        "post_id": str(delivery.post_id),
+        "network": channel.network.value,
+        "external_id": delivery.external_id,
+    }
     if not removed_by_hand:
-        await _network_take_down(db, delivery, channel, box, adapters)
+        try:
+            await _network_take_down(db, delivery, channel, box, adapters)
+        except (Conflict, NetworkTrouble) as refused:
+            # In a crisis, who tried to take a post down and why it stayed up matter as
+            # much as a take-down that worked: recorded, and kept whatever the answer.
+            await _audit(
+                db,
+                member,
+                request,
+                "delivery.take_down_failed",
+                delivery.id,
+                {**facts, "reason": refused.detail},
+            )
+            await db.commit()
+            raise
     await _transition(db, delivery.id, DeliveryStatus.published, status=DeliveryStatus.removed)
     await _audit(
         db,
@@ -572,12 +591,7 @@ async def take_down(
         request,
         "delivery.taken_down",
         delivery.id,
-        {
-            "post_id": str(delivery.post_id),
-            "network": channel.network.value,
-            "external_id": delivery.external_id,
-            "removed_by_hand": removed_by_hand,
-        },
+        {**facts, "removed_by_hand": removed_by_hand},
     )
     return (await read_deliveries(db, [delivery.id]))[0]
 
