@@ -185,8 +185,8 @@ async def test_claim_never_takes_a_delivery_past_its_limit_between_markings(
     runtime: SchedulerRuntime, database: Database
 ) -> None:
     """Marking runs at most once a second inside the claims; the claim itself refuses
-    what is past its lateness limit meanwhile (a first attempt or a retry), to the
-    instant, and still takes what is just inside it."""
+    what is past its lateness limit meanwhile (a first attempt or a retry, a second
+    past it), and still takes what is just inside it."""
     world = await make_world(database)
     limit = timedelta(minutes=world.workspace.lateness_limit_minutes)
     now = utcnow()
@@ -220,14 +220,12 @@ async def test_claim_never_takes_a_delivery_past_its_limit_between_markings(
     assert (await get_delivery(database, late_retry.id)).status is DeliveryStatus.failed
 
 
-__all__ = ["Channel"]
-
-
 async def test_lateness_check_and_next_due_read_the_claim_index(
     runtime: SchedulerRuntime, database: Database
 ) -> None:
-    """Both run on every dispatch: each must be a range on ``ix_delivery_claimable``,
-    not a scan of every delivery ever made. The plans are asked for the statements as
+    """The lateness marking (once a second) and ``next_due`` (whenever dispatch goes
+    idle) must each be a range on ``ix_delivery_claimable``, not a scan of every
+    delivery ever made. The plans are asked for the statements as
     sent (on PostgreSQL as a generic plan, as a prepared statement gets, with
     sequential scans discouraged so that only an unusable index shows a scan)."""
     await make_world(database)
@@ -265,3 +263,6 @@ async def test_lateness_check_and_next_due_read_the_claim_index(
             plan = "\n".join(str(row[-1]) for row in rows)
             assert "ix_delivery_claimable" in plan, f"{statement}\n{plan}"
         await connection.rollback()
+
+
+__all__ = ["Channel"]
