@@ -15,7 +15,10 @@ from app.models import Delivery, DeliveryStatus, Workspace, utcnow
 from app.networks import _FACTORIES, AdapterContext
 from app.networks.base import Network
 from app.settings import Settings
+from scheduler import publisher
+from scheduler.dispatch import claim
 from scheduler.main import run_scheduler
+from scheduler.runtime import SchedulerRuntime
 from tests.scheduler.conftest import (
     add_channel,
     approved_delivery,
@@ -179,14 +182,14 @@ async def test_scheduler_down_past_the_lateness_limit_marks_missed(
 
 
 async def test_a_slot_is_free_once_the_network_answered_while_the_outcome_waits(
-    runtime: Any, database: Database, platform: LoopbackPlatform, loopback_adapter: None
+    runtime: SchedulerRuntime,
+    database: Database,
+    platform: LoopbackPlatform,
+    loopback_adapter: None,
 ) -> None:
     """The sending slots count requests going out, not outcomes being written: with
     the outcome writes held up by another transaction, the slots come back as soon as
     the platform answered, the workers wait, and every outcome is written after."""
-    from scheduler import publisher
-    from scheduler.dispatch import claim
-
     world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
     deliveries = [await approved_delivery(database, world, text=f"d{i}") for i in range(3)]
     runtime.settings.publish_workers = 3
