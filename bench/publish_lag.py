@@ -732,8 +732,8 @@ class Almanac:
     async def report(self, since: datetime) -> tuple[dict[str, int], dict[str, int], Any]:
         """Deliveries by status, published attempts by process, and of all attempts:
         how many, the first start (the first claim), how many claims (distinct
-        starts), the last finish, how many outcome writes (distinct finishes);
-        attempts started ``since`` only."""
+        starts), the last finish, how many outcome writes (distinct finishes), and each
+        attempt's delivery id, start and finish; attempts started ``since`` only."""
         from sqlalchemy import func, select
 
         from app.models import Delivery, DeliveryAttempt
@@ -841,7 +841,6 @@ async def run_burst(almanac: Almanac, ids: list[str], label: str, wait_seconds: 
     await asyncio.sleep(1.0)  # a late duplicate would show now
     result = Result(f"Almanac {label}", len(ids), cpu=cpu_at_end - cpu_before)
     stats = platform.stats()
-    platform_arrivals = stats["arrivals"]
     score(result, platform, dict.fromkeys(ids, due), stats)
     statuses, shares, timing = await almanac.report(utc(moved))
     attempts, first_claim, claims, last_finish, outcome_writes, spans = timing
@@ -854,7 +853,7 @@ async def run_burst(almanac: Almanac, ids: list[str], label: str, wait_seconds: 
             f"writes (mean {attempts / max(outcome_writes, 1):.1f}), last outcome written at "
             f"T{_signed(last_finish.timestamp() - due) if last_finish else ' -'}",
         )
-    breakdown = slot_time(spans, platform_arrivals, len(almanac.processes), almanac.args)
+    breakdown = slot_time(spans, stats["arrivals"], len(almanac.processes), almanac.args)
     if breakdown:
         result.notes.append(breakdown)
     if len(shares) > 1 or len(almanac.processes) > 1:
