@@ -1,7 +1,9 @@
 """Dispatch: claim due deliveries in one statement and hand them to the workers.
 
 The claim is one ``UPDATE ... RETURNING`` that sets ``sending``, a lease and
-``attempts + 1`` on at most the free worker slots of this process:
+``attempts + 1`` on at most the free worker slots of this process, and returns what
+the workers need (the copy's content, the channel's credentials: scalar subqueries in
+``RETURNING``, which saved a statement per claim, bench/README.md):
 
 - PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED`` (so several
   scheduler processes never claim the same row), their channel ``FOR NO KEY UPDATE
@@ -26,6 +28,7 @@ goes out; after it the edit path answers 409.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,7 +107,19 @@ SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease,
 WHERE id IN (
     SELECT id FROM ranked WHERE place <= :per_channel ORDER BY next_attempt_at LIMIT :slots
 )
-RETURNING id
+RETURNING id, workspace_id, post_id, channel_id, idempotency_key, checkpoint, attempts, due_at,
+    (SELECT text FROM variant WHERE variant.id = delivery.variant_id) AS text,
+    (SELECT media FROM variant WHERE variant.id = delivery.variant_id) AS media,
+    (SELECT link FROM variant WHERE variant.id = delivery.variant_id) AS link,
+    (SELECT body FROM post WHERE post.id = delivery.post_id) AS body,
+    (SELECT media FROM post WHERE post.id = delivery.post_id) AS post_media,
+    (SELECT link FROM post WHERE post.id = delivery.post_id) AS post_link,
+    (SELECT network FROM channel WHERE channel.id = delivery.channel_id) AS network,
+    (SELECT credentials_encrypted FROM channel WHERE channel.id = delivery.channel_id)
+        AS credentials_encrypted,
+    (SELECT limits FROM channel WHERE channel.id = delivery.channel_id) AS limits,
+    (SELECT lateness_limit_minutes FROM workspace WHERE workspace.id = delivery.workspace_id)
+        AS lateness_limit_minutes
 """
 # A claim that came back short while claimable rows remain lost them to another
 # process's claim in flight (SKIP LOCKED): dispatch looks again this soon.
@@ -117,10 +132,26 @@ _LOCKS = {
 }
 _NOW = bindparam("now", type_=UTCDateTime())
 # Built once per backend (parsing a text() statement for its parameters is not free).
+_D, _V, _P, _C, _W = (model.__table__ for model in (Delivery, Variant, Post, Channel, Workspace))
+# The claim returns what the workers need (the columns of ``_CLAIMED_ROWS``, the
+# other tables' through scalar subqueries, which both backends allow in RETURNING):
+# no second statement to read them in the claim's transaction.
 CLAIM = {
     dialect: text(_CLAIM.format(busy=_BUSY, claimable=_claimable(dialect), lock=lock))
     .bindparams(_NOW, bindparam("lease", type_=UTCDateTime()))
-    .columns(id=Uuid())
+    .columns(
+        id=Uuid(),
+        workspace_id=Uuid(),
+        post_id=Uuid(),
+        channel_id=Uuid(),
+        checkpoint=_D.c.checkpoint.type,
+        due_at=_D.c.due_at.type,
+        media=_V.c.media.type,
+        post_media=_P.c.media.type,
+        network=_C.c.network.type,
+        credentials_encrypted=_C.c.credentials_encrypted.type,
+        limits=_C.c.limits.type,
+    )
     for dialect, lock in _LOCKS.items()
 }
 _LEFT_OVER = {
@@ -178,23 +209,22 @@ async def claim(
         if marked is None or not timedelta(0) <= now - marked < MARK_MISSED_EVERY:
             await mark_missed(session, now=now)
             runtime.missed_marked_at = now
-        ids = list(
-            (
-                await session.execute(
-                    CLAIM[runtime.database.dialect],
-                    {
-                        "now": now,
-                        "lease": now + timedelta(seconds=settings.publish_lease_seconds),
-                        "owner": runtime.process_id,
-                        "per_channel": settings.publish_per_channel,
-                        "scan": max(slots * SCAN_FACTOR, 50),
-                        "slots": slots,
-                    },
-                )
-            ).scalars()
-        )
-        if not ids:
+        rows = (
+            await session.execute(
+                CLAIM[runtime.database.dialect],
+                {
+                    "now": now,
+                    "lease": now + timedelta(seconds=settings.publish_lease_seconds),
+                    "owner": runtime.process_id,
+                    "per_channel": settings.publish_per_channel,
+                    "scan": max(slots * SCAN_FACTOR, 50),
+                    "slots": slots,
+                },
+            )
+        ).all()
+        if not rows:
             return []
+        ids = [row.id for row in rows]
         attempt_ids = {delivery_id: uuid.uuid4() for delivery_id in ids}
         await session.execute(
             _NEW_ATTEMPTS,
@@ -209,13 +239,13 @@ async def claim(
                 for delivery_id in ids
             ],
         )
-        return await load_claimed(runtime, session, {i: (a, now) for i, a in attempt_ids.items()})
+        attempts = {i: (a, now) for i, a in attempt_ids.items()}
+        return await claimed_from(runtime, session, rows, attempts)
 
 
-# What a worker needs of its delivery, read in the claim's transaction: plain Core on
-# the tables (no ORM objects for rows read once), built once (building statements was
-# a large part of a claim's CPU, bench/README.md).
-_D, _V, _P, _C, _W = (model.__table__ for model in (Delivery, Variant, Post, Channel, Workspace))
+# What a worker needs of its delivery, for deliveries claimed already (the reaper's
+# re-queued leases; a claim returns the same columns itself): plain Core on the
+# tables, built once (building statements was a large part of a claim's CPU).
 _CLAIMED_ROWS = (
     select(
         _D.c.id,
@@ -255,6 +285,16 @@ async def load_claimed(
     """What the workers (and the reaper) need of these deliveries; ``attempts`` maps a
     delivery id to its running attempt's id and start."""
     rows = (await session.execute(_CLAIMED_ROWS, {"ids": list(attempts)})).all()
+    return await claimed_from(runtime, session, rows, attempts)
+
+
+async def claimed_from(
+    runtime: SchedulerRuntime,
+    session: AsyncSession,
+    rows: Sequence[Any],
+    attempts: dict[uuid.UUID, tuple[uuid.UUID, datetime]],
+) -> list[Claimed]:
+    """Claimed deliveries from rows with the columns of ``_CLAIMED_ROWS``."""
     contents = {
         row.id: effective_content(
             base_text=row.body,

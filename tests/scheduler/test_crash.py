@@ -15,7 +15,7 @@ from app.models import Channel, Delivery, DeliveryStatus, utcnow
 from app.networks.base import Network
 from app.settings import Settings
 from tests.factories import make_channel
-from tests.scheduler.conftest import seal
+from tests.scheduler.conftest import seal, wait_for
 from tests.scheduler.launcher import (
     ON_POSTGRESQL,
     PlatformServer,
@@ -95,6 +95,15 @@ async def test_kill_9_mid_burst_then_restart_loses_nothing_and_sends_nothing_twi
         )
 
         await platform.wait_for_count(400, seconds=120)
+
+        async def both_in_flight() -> bool:
+            in_flight = await sending_by_network(database)
+            return in_flight.get(Network.webhook, 0) > 0 and in_flight.get(Network.discord, 0) > 0
+
+        # Which copies a claim takes among equally due ones is the database's choice:
+        # the kill waits for a moment with both networks in flight (a send lasts 250 ms,
+        # so what was seen is still in flight at the kill).
+        await wait_for(both_in_flight, seconds=30, every=0.01)
         cpu = first.cpu_seconds()
         first.kill()
         in_flight = await sending_by_network(database)
