@@ -131,11 +131,11 @@ _LOCKS = {
     "sqlite": "",
 }
 _NOW = bindparam("now", type_=UTCDateTime())
-# Built once per backend (parsing a text() statement for its parameters is not free).
 _D, _V, _P, _C, _W = (model.__table__ for model in (Delivery, Variant, Post, Channel, Workspace))
 # The claim returns what the workers need (the columns of ``_CLAIMED_ROWS``, the
 # other tables' through scalar subqueries, which both backends allow in RETURNING):
-# no second statement to read them in the claim's transaction.
+# no second statement to read them in the claim's transaction. Built once per backend
+# (parsing a text() statement for its parameters is not free).
 CLAIM = {
     dialect: text(_CLAIM.format(busy=_BUSY, claimable=_claimable(dialect), lock=lock))
     .bindparams(_NOW, bindparam("lease", type_=UTCDateTime()))
