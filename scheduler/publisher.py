@@ -3,9 +3,9 @@
 Dispatch claims no more deliveries than this process has free sending slots
 (``publish_workers``), and at most ``publish_per_channel`` per channel across the
 cluster, so a slow channel (a video being processed) holds a few slots, never
-all of them. A worker holds its slot while its request goes out, and frees it when
-the network has answered, before its outcome is written (see
-:attr:`SchedulerRuntime.free_slots`). Every worker:
+all of them. A worker holds its slot until its outcome is committed: the deliveries
+``sending`` never outnumber the slots, so a crash leaves at most that many to settle.
+Every worker:
 
 1. opens the channel's credentials (:class:`app.crypto.CredentialBox`) and builds
    the adapter with the process's long-lived httpx client
@@ -16,9 +16,9 @@ the network has answered, before its outcome is written (see
 3. writes the outcome (below) and closes its :class:`DeliveryAttempt` row, guarded
    by its lease: a worker whose lease the reaper took back changes nothing but its
    attempt row (and a publish it knows succeeded). Successes, by far the most
-   frequent outcome, are written in batches (:class:`PublishedBatch`): one
-   transaction for all those that finished within ``BATCH_WINDOW``; a worker is done
-   only once its batch committed.
+   frequent outcome, are group-committed (:class:`PublishedBatch`): one transaction
+   for all those that finished while the previous one was being written; a worker is
+   done only once its batch committed.
 
 Outcomes per the typed errors of ``app.networks.base``:
 
@@ -90,9 +90,7 @@ BACKOFF_CAP = timedelta(hours=1)
 # restarted server) before the lease is left to the reaper.
 DB_RETRIES = 6
 
-# Published outcomes finishing within this window are written in one transaction,
-# at most BATCH_LIMIT of them.
-BATCH_WINDOW = 0.02
+# Published outcomes waiting together are written in one transaction, at most this many.
 BATCH_LIMIT = 300
 
 T = TypeVar("T")
@@ -107,11 +105,9 @@ def start(runtime: SchedulerRuntime, job: Claimed) -> asyncio.Task[None]:
         publish(runtime, job), name=f"publish-{job.delivery_id}"
     )
     runtime.workers.add(task)
-    runtime.sending.add(job.delivery_id)
 
     def _done(finished: asyncio.Task[None]) -> None:
         runtime.workers.discard(finished)
-        runtime.sending.discard(job.delivery_id)
         if not finished.cancelled() and finished.exception() is not None:
             log.error(
                 "publishing worker crashed",
@@ -185,7 +181,6 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
     leases = lease_keeper(runtime)
     lease = leases.hold(job.delivery_id, job.claimed_at, call)
     started = loop.time()
-    call.add_done_callback(lambda _call: _sent(runtime, job))
     try:
         result = await call
     except LeaseLost:
@@ -226,14 +221,6 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         seconds=round(asyncio.get_running_loop().time() - started, 3),
         **ids,
     )
-
-
-def _sent(runtime: SchedulerRuntime, job: Claimed) -> None:
-    """The adapter's call is over: its sending slot is free while the outcome is
-    written (see :attr:`SchedulerRuntime.free_slots`)."""
-    if job.delivery_id in runtime.sending:
-        runtime.sending.discard(job.delivery_id)
-        runtime.slot_freed()
 
 
 # -- lease and checkpoints ---------------------------------------------------------
@@ -418,12 +405,13 @@ class PublishedBatch:
     A worker hands its outcome over and waits until the transaction that wrote it
     committed (or failed: the worker then fails as it would have with a write of its
     own, and the reaper settles its lease). The writer is a task that runs while
-    outcomes wait: every ``BATCH_WINDOW`` it writes up to ``BATCH_LIMIT`` of them in
-    one transaction (two executemany UPDATEs, guarded by the lease as one worker's
-    write is: a delivery whose lease this process lost is written only from
-    ``retrying``, ``uncertain`` or ``pending``, as before). Under a burst this saves
-    a transaction and two statement builds per delivery; alone, a delivery waits
-    ``BATCH_WINDOW`` more for its outcome (not for its publication).
+    outcomes wait, a group commit: it writes up to ``BATCH_LIMIT`` of them in one
+    transaction (two executemany UPDATEs, guarded by the lease as one worker's write
+    is: a delivery whose lease this process lost is written only from ``retrying``,
+    ``uncertain`` or ``pending``, as before), and whatever finished meanwhile goes in
+    the next one. No fixed window: a burst makes batches by itself, and a worker holds
+    its slot no longer than one write (a 20 ms window made the slots fill and empty
+    in waves, bench/README.md).
     """
 
     def __init__(self, runtime: SchedulerRuntime) -> None:
@@ -442,7 +430,7 @@ class PublishedBatch:
     async def _run(self) -> None:
         try:
             while self.waiting:
-                await asyncio.sleep(BATCH_WINDOW)
+                await asyncio.sleep(0)  # the outcomes of this round of the loop join
                 batch = self.waiting[:BATCH_LIMIT]
                 del self.waiting[:BATCH_LIMIT]
                 try:

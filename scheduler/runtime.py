@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,12 +44,9 @@ class SchedulerRuntime:
     started_at: datetime = field(default_factory=utcnow)
     # Set by build_scheduler: the dispatch job is re-timed after each tick and woken.
     scheduler: AsyncIOScheduler | None = None
-    # The publishing workers of this process (one asyncio task per delivery, until
-    # its outcome is committed) ...
+    # The publishing workers of this process: one asyncio task per delivery, which
+    # holds its sending slot until its outcome is committed.
     workers: set[asyncio.Task[Any]] = field(default_factory=set)
-    # ... and the deliveries among them whose request is still going out: these
-    # hold the sending slots (``free_slots``).
-    sending: set[uuid.UUID] = field(default_factory=set)
     dispatching: bool = False
     # A wake re-timed the dispatch job to now and its tick has not started yet.
     wake_pending: bool = False
@@ -79,13 +75,7 @@ class SchedulerRuntime:
 
     @property
     def free_slots(self) -> int:
-        """Sending slots free for a claim. A worker frees its slot when the network
-        has answered, not when its outcome is committed: waiting for the outcome's
-        batch held slots idle, and made the slots fill and empty in waves. Outcomes
-        still being written are bounded all the same (as many as the slots), so a
-        slow database slows the claims down."""
-        workers = self.settings.publish_workers
-        return min(workers - len(self.sending), 2 * workers - len(self.workers))
+        return self.settings.publish_workers - len(self.workers)
 
     @property
     def adapter_context(self) -> AdapterContext:
@@ -126,7 +116,7 @@ class SchedulerRuntime:
     def slot_freed(self) -> None:
         """A worker finished: dispatch when enough slots are free to make a claim worth
         it, or when this process has nothing left in flight."""
-        if not self.sending or self.free_slots >= self.claim_threshold:
+        if not self.workers or self.free_slots >= self.claim_threshold:
             self.wake()
 
     def due_by(self, at: datetime) -> None:
