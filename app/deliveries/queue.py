@@ -41,8 +41,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.approvals.lateness import SUBMITTED
-from app.models import ChannelStatus, DeliveryStatus
+from app.models import ChannelStatus
 from app.models.base import UTCDateTime
+from app.models.delivery import CLAIMABLE_STATUSES
 
 
 def _listed(values: tuple[object, ...]) -> str:
@@ -57,7 +58,7 @@ CLAIMABLE_JOINS = """
     JOIN workspace w ON w.id = d.workspace_id
 """
 _CLAIMABLE_WHERE = f"""
-    d.status IN ({_listed((DeliveryStatus.pending.value, DeliveryStatus.retrying.value))})
+    d.status IN ({_listed(CLAIMABLE_STATUSES)})
       AND d.next_attempt_at <= (SELECT :now)
       AND {{on_time}}
       AND coalesce(v.approved_hash = v.content_hash, false)
