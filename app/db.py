@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -49,8 +49,12 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
 
 def create_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
-    if engine.dialect.name == "sqlite":
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    # A pooled PostgreSQL connection may have been dropped (a restart, a failover):
+    # pinged at checkout. A SQLite file has no connection to lose, and the ping would
+    # cost a round trip to the driver's thread per transaction (bench/README.md).
+    engine = create_async_engine(url, pool_pre_ping=not sqlite, **kwargs)
+    if sqlite:
         _install_sqlite_pragmas(engine)
     return engine
 

@@ -198,49 +198,59 @@ class Claimed:
 async def claim(
     runtime: SchedulerRuntime, slots: int, *, now: datetime | None = None
 ) -> list[Claimed]:
-    """Claim at most ``slots`` due deliveries, in one transaction that first marks the
-    missed ones (at most once per ``MARK_MISSED_EVERY``)."""
+    """Claim at most ``slots`` due deliveries, in a transaction of their own."""
     if slots <= 0:
         return []
-    settings = runtime.settings
     now = now or utcnow()
     async with session_scope(runtime.database.write_session) as session:
-        marked = runtime.missed_marked_at
-        if marked is None or not timedelta(0) <= now - marked < MARK_MISSED_EVERY:
-            await mark_missed(session, now=now)
-            runtime.missed_marked_at = now
-        rows = (
-            await session.execute(
-                CLAIM[runtime.database.dialect],
-                {
-                    "now": now,
-                    "lease": now + timedelta(seconds=settings.publish_lease_seconds),
-                    "owner": runtime.process_id,
-                    "per_channel": settings.publish_per_channel,
-                    "scan": max(slots * SCAN_FACTOR, 50),
-                    "slots": slots,
-                },
-            )
-        ).all()
-        if not rows:
-            return []
-        ids = [row.id for row in rows]
-        attempt_ids = {delivery_id: uuid.uuid4() for delivery_id in ids}
+        return await claim_in(runtime, session, slots, now)
+
+
+async def claim_in(
+    runtime: SchedulerRuntime, session: AsyncSession, slots: int, now: datetime
+) -> list[Claimed]:
+    """Claim at most ``slots`` due deliveries in ``session``'s transaction, first marking
+    the missed ones (at most once per ``MARK_MISSED_EVERY``). Also called by the writer
+    of published outcomes, for the slots its transaction frees
+    (``scheduler.publisher.PublishedBatch``)."""
+    settings = runtime.settings
+    marked = runtime.missed_marked_at
+    if marked is None or not timedelta(0) <= now - marked < MARK_MISSED_EVERY:
+        await mark_missed(session, now=now)
+        runtime.missed_marked_at = now
+    rows = (
         await session.execute(
-            _NEW_ATTEMPTS,
-            [
-                {
-                    "id": attempt_ids[delivery_id],
-                    "delivery_id": delivery_id,
-                    "started_at": now,
-                    "outcome": AttemptOutcome.started,
-                    "process_id": runtime.process_id,
-                }
-                for delivery_id in ids
-            ],
+            CLAIM[runtime.database.dialect],
+            {
+                "now": now,
+                "lease": now + timedelta(seconds=settings.publish_lease_seconds),
+                "owner": runtime.process_id,
+                "per_channel": settings.publish_per_channel,
+                "scan": max(slots * SCAN_FACTOR, 50),
+                "slots": slots,
+            },
         )
-        attempts = {i: (a, now) for i, a in attempt_ids.items()}
-        return await claimed_from(runtime, session, rows, attempts)
+    ).all()
+    CLAIM_BATCH.observe(len(rows))
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    attempt_ids = {delivery_id: uuid.uuid4() for delivery_id in ids}
+    await session.execute(
+        _NEW_ATTEMPTS,
+        [
+            {
+                "id": attempt_ids[delivery_id],
+                "delivery_id": delivery_id,
+                "started_at": now,
+                "outcome": AttemptOutcome.started,
+                "process_id": runtime.process_id,
+            }
+            for delivery_id in ids
+        ],
+    )
+    attempts = {i: (a, now) for i, a in attempt_ids.items()}
+    return await claimed_from(runtime, session, rows, attempts)
 
 
 # What a worker needs of its delivery, for deliveries claimed already (the reaper's
@@ -434,7 +444,6 @@ async def _dispatch_once(runtime: SchedulerRuntime, now: datetime) -> bool:
 
     while (free := runtime.free_slots) > 0:
         claimed = await claim(runtime, free, now=now)
-        CLAIM_BATCH.observe(len(claimed))
         for job in claimed:
             start(runtime, job)
         if len(claimed) < free:

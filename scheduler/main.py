@@ -110,7 +110,12 @@ async def _drain(runtime: SchedulerRuntime) -> None:
     if not runtime.workers:
         return
     log.info("waiting for publishes in flight", count=len(runtime.workers))
-    _done, pending = await asyncio.wait(set(runtime.workers), timeout=DRAIN_SECONDS)
+    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+    # A transaction of published outcomes that was claiming when dispatch stopped
+    # starts the workers it claimed: they are waited for as well.
+    while runtime.workers and (left := deadline - asyncio.get_running_loop().time()) > 0:
+        await asyncio.wait(set(runtime.workers), timeout=left)
+    pending = set(runtime.workers)
     for task in pending:
         task.cancel()
     if pending:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -79,7 +80,7 @@ from app.networks.base import (
 from app.notifications.service import Event, notify, post_people
 from app.observability import ADAPTER_LATENCY
 from scheduler.channel_state import expire_channel, same_credentials
-from scheduler.dispatch import Claimed
+from scheduler.dispatch import Claimed, claim_in
 from scheduler.leases import lease_keeper
 from scheduler.runtime import SchedulerRuntime
 
@@ -396,7 +397,16 @@ _CLOSE_PUBLISHED = (
     )
 )
 
-_Waiting = tuple[Claimed, PublishResult, "asyncio.Future[None]"]
+
+@dataclass(slots=True)
+class _Waiting:
+    """A published outcome handed to the writer by its worker (``task``), which holds
+    its slot until ``written`` is done."""
+
+    job: Claimed
+    result: PublishResult
+    written: asyncio.Future[None]
+    task: asyncio.Task[Any] | None
 
 
 class PublishedBatch:
@@ -412,6 +422,12 @@ class PublishedBatch:
     the next one. No fixed window: a burst makes batches by itself, and a worker holds
     its slot no longer than one write (a 20 ms window made the slots fill and empty
     in waves, bench/README.md).
+
+    The same transaction claims the next due deliveries for the slots it frees
+    (:func:`scheduler.dispatch.claim_in`), and their workers take the slots over at
+    the commit: under a burst a slot goes from one request to the next in one
+    transaction instead of two (the outcome's, then a claim's after dispatch woke),
+    and the deliveries ``sending`` still never outnumber the slots.
     """
 
     def __init__(self, runtime: SchedulerRuntime) -> None:
@@ -421,11 +437,11 @@ class PublishedBatch:
 
     async def write(self, job: Claimed, result: PublishResult) -> None:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self.waiting.append((job, result, future))
+        written: asyncio.Future[None] = loop.create_future()
+        self.waiting.append(_Waiting(job, result, written, asyncio.current_task()))
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.task = loop.create_task(self._run(), name="published-outcomes")
-        await future
+        await written
 
     async def _run(self) -> None:
         try:
@@ -434,26 +450,37 @@ class PublishedBatch:
                 batch = self.waiting[:BATCH_LIMIT]
                 del self.waiting[:BATCH_LIMIT]
                 try:
-                    await with_db_retries(self.runtime, partial(self._write, batch))
+                    claimed = await with_db_retries(self.runtime, partial(self._write, batch))
                 except Exception as error:
-                    for _job, _result, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                    for waiting in batch:
+                        if not waiting.written.done():
+                            waiting.written.set_exception(error)
                     continue
                 except BaseException:
-                    for _job, _result, future in batch:
-                        future.cancel()
+                    for waiting in batch:
+                        waiting.written.cancel()
                     raise
-                for _job, _result, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                self._hand_over(batch, claimed)
         finally:
             # Cancelled (the process stops): nobody writes what still waits.
-            for _job, _result, future in self.waiting:
-                future.cancel()
+            for waiting in self.waiting:
+                waiting.written.cancel()
             self.waiting.clear()
 
-    async def _write(self, batch: list[_Waiting]) -> None:
+    def _hand_over(self, batch: list[_Waiting], claimed: list[Claimed]) -> None:
+        """The batch's workers are done; the deliveries claimed with it take their
+        slots (before the workers' own ends, which free a slot only if nobody took it)."""
+        workers = self.runtime.workers
+        for waiting in batch:
+            if not waiting.written.done():
+                waiting.written.set_result(None)
+                if waiting.task is not None:
+                    workers.discard(waiting.task)
+        for job in claimed:
+            start(self.runtime, job)
+
+    async def _write(self, batch: list[_Waiting]) -> list[Claimed]:
+        """Write the batch; claim the next deliveries for the slots it frees."""
         runtime = self.runtime
         now = utcnow()
         async with session_scope(runtime.database.write_session) as session:
@@ -462,7 +489,7 @@ class PublishedBatch:
                     await session.execute(
                         _OWNED_NOW,
                         {
-                            "ids": sorted(job.delivery_id for job, _r, _f in batch),
+                            "ids": sorted(waiting.job.delivery_id for waiting in batch),
                             "owner": runtime.process_id,
                         },
                     )
@@ -470,25 +497,30 @@ class PublishedBatch:
             )
             rows = [
                 {
-                    "b_id": job.delivery_id,
+                    "b_id": waiting.job.delivery_id,
                     "b_owner": runtime.process_id,
-                    "b_external_id": result.external_id,
-                    "b_external_url": result.url,
-                    "b_hash": job.content_hash,
+                    "b_external_id": waiting.result.external_id,
+                    "b_external_url": waiting.result.url,
+                    "b_hash": waiting.job.content_hash,
                     "b_now": now,
                 }
-                for job, result, _future in batch
-                if job.delivery_id in owned
+                for waiting in batch
+                if waiting.job.delivery_id in owned
             ]
             if rows:
                 await session.execute(_MARK_PUBLISHED, rows)
-            for job, result, _future in batch:
-                if job.delivery_id not in owned:
-                    await _published_without_lease(session, job, result)
+            for waiting in batch:
+                if waiting.job.delivery_id not in owned:
+                    await _published_without_lease(session, waiting.job, waiting.result)
             await session.execute(
                 _CLOSE_PUBLISHED,
-                [{"b_id": job.attempt_id, "b_now": now} for job, _r, _f in batch],
+                [{"b_id": waiting.job.attempt_id, "b_now": now} for waiting in batch],
             )
+            # A worker cancelled meanwhile (the process stops) has freed its slot.
+            freed = sum(1 for waiting in batch if not waiting.written.done())
+            if not freed or not runtime.claims_with_outcomes:
+                return []
+            return await claim_in(runtime, session, freed, utcnow())
 
 
 def published_batch(runtime: SchedulerRuntime) -> PublishedBatch:

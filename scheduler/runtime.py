@@ -78,6 +78,15 @@ class SchedulerRuntime:
         return self.settings.publish_workers - len(self.workers)
 
     @property
+    def claims_with_outcomes(self) -> bool:
+        """Whether the transaction of published outcomes claims the next deliveries for
+        the slots it frees: while dispatch runs (started, not stopping, not refused as
+        a second scheduler on SQLite)."""
+        return (
+            self.scheduler is not None and self.scheduler.running and self.refused_because is None
+        )
+
+    @property
     def adapter_context(self) -> AdapterContext:
         """Adapters on this process's client, with the configured OAuth applications
         (made once, not per delivery)."""

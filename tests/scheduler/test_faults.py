@@ -221,3 +221,50 @@ async def test_a_slot_is_held_until_the_outcome_is_committed(
     assert runtime.free_slots == 3
     assert await _by_status(database) == {"published": 3}
     assert max(platform.count.values()) == 1
+
+
+async def test_the_outcome_transaction_claims_the_next_deliveries_for_the_slots_it_frees(
+    runtime: SchedulerRuntime,
+    database: Database,
+    platform: LoopbackPlatform,
+    loopback_adapter: None,
+) -> None:
+    """While dispatch runs, the transaction that writes published outcomes claims the
+    next due deliveries for the slots it frees, and their workers take the slots over:
+    with no dispatch job at all, two slots carry a queue of seven through, never more
+    than two ``sending`` at once. Once the scheduler stops, outcomes claim nothing."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
+    for i in range(7):
+        await approved_delivery(database, world, text=f"queued {i}")
+    runtime.settings.publish_workers = 2
+    clock = AsyncIOScheduler()
+    clock.start()  # no dispatch job: only the outcomes' transactions claim
+    runtime.scheduler = clock
+    sending_seen: list[int] = []
+    try:
+        for job in await claim(runtime, runtime.free_slots):
+            publisher.start(runtime, job)
+
+        async def all_published() -> bool:
+            sending_seen.append(await count_status(database, DeliveryStatus.sending))
+            return (await _by_status(database)).get("published") == 7
+
+        await wait_for(all_published, seconds=20)
+    finally:
+        clock.shutdown(wait=False)
+
+    async def slots_free() -> bool:
+        return runtime.free_slots == 2
+
+    await wait_for(slots_free)
+    assert max(sending_seen) <= 2
+    assert sorted(platform.count.values()) == [1] * 7
+
+    # Stopped: a finishing worker writes its outcome and claims nothing more.
+    for i in range(3):
+        await approved_delivery(database, world, text=f"after the stop {i}")
+    [job] = await claim(runtime, 1)
+    await asyncio.wait_for(publisher.start(runtime, job), timeout=10)
+    assert await _by_status(database) == {"published": 8, "pending": 2}

@@ -95,7 +95,10 @@ async def test_edits_racing_claims_publish_only_approved_text(
                 return
             if i % 2 == 0:
                 approved.add(_hash(text))
-            await asyncio.sleep(0)
+            # A breath between edits: four editors in a tight loop can keep SQLite's
+            # write lock so busy that the claim's BEGIN IMMEDIATE (whose busy handler
+            # backs off up to 100 ms) never gets its turn within EDITS edits.
+            await asyncio.sleep(0.001)
         raise AssertionError("the copy was never claimed")
 
     async def dispatch() -> None:
