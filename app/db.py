@@ -12,11 +12,14 @@ services only ``flush()``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,10 +30,11 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE_OPTION = "almanac_write"
+T = TypeVar("T")
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself (the driver's
         # implicit BEGIN would be DEFERRED and would skip our IMMEDIATE).
@@ -42,7 +46,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -55,8 +59,31 @@ def create_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
     # cost a round trip to the driver's thread per transaction (bench/README.md).
     engine = create_async_engine(url, pool_pre_ping=not sqlite, **kwargs)
     if sqlite:
-        _install_sqlite_pragmas(engine)
+        _install_sqlite_pragmas(engine.sync_engine)
     return engine
+
+
+class _SQLiteWriter:
+    """A plain ``sqlite3`` connection in a thread of its own, for
+    :meth:`Database.run_write`: a whole transaction is one hand-over to the thread,
+    where aiosqlite makes three or four per statement, each waiting for a turn of the
+    event loop (what most of a busy scheduler's transaction time was, bench/README.md).
+    Same file, same pragmas, ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, url: URL) -> None:
+        engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0)
+        _install_sqlite_pragmas(engine)
+        self.engine = engine
+        self.writes = engine.execution_options(**{WRITE_OPTION: True})
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        with self.writes.begin() as connection:
+            return work(connection)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
+        self.engine.dispose()
 
 
 class Database:
@@ -68,6 +95,7 @@ class Database:
         self.write_session = async_sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        self._sqlite_writer: _SQLiteWriter | None = None
 
     @property
     def dialect(self) -> str:
@@ -78,7 +106,25 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (synchronous Core code on a :class:`Connection`) in one write
+        transaction, committed when it returns. On SQLite it runs in a writer thread of
+        its own (:class:`_SQLiteWriter`), on PostgreSQL through the async engine
+        (``run_sync``: asyncpg's round trips are the event loop's own). For the
+        scheduler's hot transactions; everything else uses :attr:`write_session`."""
+        if self.is_sqlite:
+            writer = self._sqlite_writer
+            if writer is None:
+                writer = self._sqlite_writer = _SQLiteWriter(self.engine.url)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(writer.thread, writer.run, work)
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(work)
+
     async def dispose(self) -> None:
+        writer, self._sqlite_writer = self._sqlite_writer, None
+        if writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
         await self.engine.dispose()
 
 

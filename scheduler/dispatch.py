@@ -31,11 +31,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, func, insert, select, text
+from sqlalchemy import Connection, Uuid, bindparam, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.approvals.lateness import mark_missed
 from app.db import session_scope
@@ -198,59 +200,67 @@ class Claimed:
 async def claim(
     runtime: SchedulerRuntime, slots: int, *, now: datetime | None = None
 ) -> list[Claimed]:
-    """Claim at most ``slots`` due deliveries, in a transaction of their own."""
+    """Claim at most ``slots`` due deliveries, in a transaction of their own (first
+    marking the missed ones, at most once per ``MARK_MISSED_EVERY``)."""
     if slots <= 0:
         return []
     now = now or utcnow()
+    await mark_missed_if_due(runtime, now)
+    return await runtime.database.run_write(
+        partial(claim_in, runtime=runtime, slots=slots, now=now)
+    )
+
+
+async def mark_missed_if_due(runtime: SchedulerRuntime, now: datetime) -> None:
+    """The lateness rule's marking, in its own transaction, at most once per
+    ``MARK_MISSED_EVERY``: a claim never takes a delivery past its limit
+    (``app.deliveries.queue``), the marking closes them and notifies."""
+    marked = runtime.missed_marked_at
+    if marked is not None and timedelta(0) <= now - marked < MARK_MISSED_EVERY:
+        return
     async with session_scope(runtime.database.write_session) as session:
-        return await claim_in(runtime, session, slots, now)
+        await mark_missed(session, now=now)
+    runtime.missed_marked_at = now
 
 
-async def claim_in(
-    runtime: SchedulerRuntime, session: AsyncSession, slots: int, now: datetime
+def claim_in(
+    connection: Connection, *, runtime: SchedulerRuntime, slots: int, now: datetime
 ) -> list[Claimed]:
-    """Claim at most ``slots`` due deliveries in ``session``'s transaction, first marking
-    the missed ones (at most once per ``MARK_MISSED_EVERY``). Also called by the writer
-    of published outcomes, for the slots its transaction frees
+    """Claim at most ``slots`` due deliveries in ``connection``'s transaction (plain
+    Core: run through :meth:`app.db.Database.run_write`). Also called by the writer of
+    published outcomes, for the slots its transaction frees
     (``scheduler.publisher.PublishedBatch``)."""
     settings = runtime.settings
-    marked = runtime.missed_marked_at
-    if marked is None or not timedelta(0) <= now - marked < MARK_MISSED_EVERY:
-        await mark_missed(session, now=now)
-        runtime.missed_marked_at = now
-    rows = (
-        await session.execute(
-            CLAIM[runtime.database.dialect],
-            {
-                "now": now,
-                "lease": now + timedelta(seconds=settings.publish_lease_seconds),
-                "owner": runtime.process_id,
-                "per_channel": settings.publish_per_channel,
-                "scan": max(slots * SCAN_FACTOR, 50),
-                "slots": slots,
-            },
-        )
+    rows = connection.execute(
+        CLAIM[runtime.database.dialect],
+        {
+            "now": now,
+            "lease": now + timedelta(seconds=settings.publish_lease_seconds),
+            "owner": runtime.process_id,
+            "per_channel": settings.publish_per_channel,
+            "scan": max(slots * SCAN_FACTOR, 50),
+            "slots": slots,
+        },
     ).all()
     CLAIM_BATCH.observe(len(rows))
     if not rows:
         return []
-    ids = [row.id for row in rows]
-    attempt_ids = {delivery_id: uuid.uuid4() for delivery_id in ids}
-    await session.execute(
+    attempt_ids = {row.id: uuid.uuid4() for row in rows}
+    connection.execute(
         _NEW_ATTEMPTS,
         [
             {
-                "id": attempt_ids[delivery_id],
+                "id": attempt_id,
                 "delivery_id": delivery_id,
                 "started_at": now,
                 "outcome": AttemptOutcome.started,
                 "process_id": runtime.process_id,
             }
-            for delivery_id in ids
+            for delivery_id, attempt_id in attempt_ids.items()
         ],
     )
     attempts = {i: (a, now) for i, a in attempt_ids.items()}
-    return await claimed_from(runtime, session, rows, attempts)
+    return claimed_from(runtime, connection, rows, attempts)
 
 
 # What a worker needs of its delivery, for deliveries claimed already (the reaper's
@@ -294,13 +304,18 @@ async def load_claimed(
 ) -> list[Claimed]:
     """What the workers (and the reaper) need of these deliveries; ``attempts`` maps a
     delivery id to its running attempt's id and start."""
-    rows = (await session.execute(_CLAIMED_ROWS, {"ids": list(attempts)})).all()
-    return await claimed_from(runtime, session, rows, attempts)
+
+    def load(sync_session: Session) -> list[Claimed]:
+        connection = sync_session.connection()
+        rows = connection.execute(_CLAIMED_ROWS, {"ids": list(attempts)}).all()
+        return claimed_from(runtime, connection, rows, attempts)
+
+    return await session.run_sync(load)
 
 
-async def claimed_from(
+def claimed_from(
     runtime: SchedulerRuntime,
-    session: AsyncSession,
+    connection: Connection,
     rows: Sequence[Any],
     attempts: dict[uuid.UUID, tuple[uuid.UUID, datetime]],
 ) -> list[Claimed]:
@@ -316,7 +331,7 @@ async def claimed_from(
         )
         for row in rows
     }
-    media = await _media(session, [item for c in contents.values() for item in c.media])
+    media = _media(connection, [item for c in contents.values() for item in c.media])
     claimed = []
     for row in rows:
         content = contents[row.id]
@@ -345,16 +360,20 @@ async def claimed_from(
     return claimed
 
 
-async def _media(session: AsyncSession, items: list[dict[str, Any]]) -> dict[str, Media]:
+_MEDIA = Media.__table__
+
+
+def _media(connection: Connection, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The media rows (id, file hash, type, alt) the items name, by id."""
     ids = {str(item.get("media_id")) for item in items if item.get("media_id")}
     if not ids:
         return {}
-    rows = await session.scalars(select(Media).where(Media.id.in_([uuid.UUID(i) for i in ids])))
+    rows = connection.execute(select(_MEDIA).where(_MEDIA.c.id.in_([uuid.UUID(i) for i in ids])))
     return {str(row.id): row for row in rows}
 
 
 def _media_item(
-    runtime: SchedulerRuntime, media: dict[str, Media], item: dict[str, Any]
+    runtime: SchedulerRuntime, media: dict[str, Any], item: dict[str, Any]
 ) -> MediaItem:
     row = media.get(str(item.get("media_id")))
     if row is None:

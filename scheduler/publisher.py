@@ -52,7 +52,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 
 from app.channels.service import without_secrets
@@ -80,7 +80,7 @@ from app.networks.base import (
 from app.notifications.service import Event, notify, post_people
 from app.observability import ADAPTER_LATENCY
 from scheduler.channel_state import expire_channel, same_credentials
-from scheduler.dispatch import Claimed, claim_in
+from scheduler.dispatch import Claimed, claim_in, mark_missed_if_due
 from scheduler.leases import lease_keeper
 from scheduler.runtime import SchedulerRuntime
 
@@ -307,10 +307,10 @@ def _published_values(job: Claimed, result: PublishResult) -> dict[str, Any]:
     }
 
 
-async def _published_without_lease(session: Any, job: Claimed, result: PublishResult) -> None:
+def _published_without_lease_update(job: Claimed, result: PublishResult) -> Any:
     """The reaper took the lease back meanwhile; the post is out all the same."""
     log.warning("published after losing the lease", delivery_id=str(job.delivery_id))
-    await session.execute(
+    return (
         update(Delivery)
         .where(
             Delivery.id == job.delivery_id,
@@ -333,7 +333,7 @@ async def finish_published(runtime: SchedulerRuntime, job: Claimed, result: Publ
         async with session_scope(runtime.database.write_session) as session:
             done = await session.execute(update(Delivery).where(owned(runtime, job)).values(values))
             if done.rowcount == 0:
-                await _published_without_lease(session, job, result)
+                await session.execute(_published_without_lease_update(job, result))
             # Only over the credentials this job read: a token the refresh job (or a
             # person) renewed meanwhile is newer than the one the adapter refreshed.
             stored = await session.execute(
@@ -444,13 +444,24 @@ class PublishedBatch:
         await written
 
     async def _run(self) -> None:
+        runtime = self.runtime
         try:
             while self.waiting:
                 await asyncio.sleep(0)  # the outcomes of this round of the loop join
                 batch = self.waiting[:BATCH_LIMIT]
                 del self.waiting[:BATCH_LIMIT]
+                # Slots to fill: the batch's (a worker cancelled meanwhile, as the
+                # process stops, freed its own), while dispatch runs.
+                refill = 0
+                if runtime.claims_with_outcomes:
+                    refill = sum(1 for waiting in batch if not waiting.written.done())
                 try:
-                    claimed = await with_db_retries(self.runtime, partial(self._write, batch))
+                    if refill:
+                        await mark_missed_if_due(runtime, utcnow())
+                    claimed = await with_db_retries(
+                        runtime,
+                        partial(runtime.database.run_write, partial(self._write, batch, refill)),
+                    )
                 except Exception as error:
                     for waiting in batch:
                         if not waiting.written.done():
@@ -479,48 +490,45 @@ class PublishedBatch:
         for job in claimed:
             start(self.runtime, job)
 
-    async def _write(self, batch: list[_Waiting]) -> list[Claimed]:
-        """Write the batch; claim the next deliveries for the slots it frees."""
+    def _write(self, batch: list[_Waiting], refill: int, connection: Connection) -> list[Claimed]:
+        """Write the batch and claim ``refill`` next deliveries, in one transaction
+        (plain Core: :meth:`app.db.Database.run_write` runs it in SQLite's writer
+        thread)."""
         runtime = self.runtime
         now = utcnow()
-        async with session_scope(runtime.database.write_session) as session:
-            owned = set(
-                (
-                    await session.execute(
-                        _OWNED_NOW,
-                        {
-                            "ids": sorted(waiting.job.delivery_id for waiting in batch),
-                            "owner": runtime.process_id,
-                        },
-                    )
-                ).scalars()
-            )
-            rows = [
+        owned = set(
+            connection.execute(
+                _OWNED_NOW,
                 {
-                    "b_id": waiting.job.delivery_id,
-                    "b_owner": runtime.process_id,
-                    "b_external_id": waiting.result.external_id,
-                    "b_external_url": waiting.result.url,
-                    "b_hash": waiting.job.content_hash,
-                    "b_now": now,
-                }
-                for waiting in batch
-                if waiting.job.delivery_id in owned
-            ]
-            if rows:
-                await session.execute(_MARK_PUBLISHED, rows)
-            for waiting in batch:
-                if waiting.job.delivery_id not in owned:
-                    await _published_without_lease(session, waiting.job, waiting.result)
-            await session.execute(
-                _CLOSE_PUBLISHED,
-                [{"b_id": waiting.job.attempt_id, "b_now": now} for waiting in batch],
-            )
-            # A worker cancelled meanwhile (the process stops) has freed its slot.
-            freed = sum(1 for waiting in batch if not waiting.written.done())
-            if not freed or not runtime.claims_with_outcomes:
-                return []
-            return await claim_in(runtime, session, freed, utcnow())
+                    "ids": sorted(waiting.job.delivery_id for waiting in batch),
+                    "owner": runtime.process_id,
+                },
+            ).scalars()
+        )
+        rows = [
+            {
+                "b_id": waiting.job.delivery_id,
+                "b_owner": runtime.process_id,
+                "b_external_id": waiting.result.external_id,
+                "b_external_url": waiting.result.url,
+                "b_hash": waiting.job.content_hash,
+                "b_now": now,
+            }
+            for waiting in batch
+            if waiting.job.delivery_id in owned
+        ]
+        if rows:
+            connection.execute(_MARK_PUBLISHED, rows)
+        for waiting in batch:
+            if waiting.job.delivery_id not in owned:
+                connection.execute(_published_without_lease_update(waiting.job, waiting.result))
+        connection.execute(
+            _CLOSE_PUBLISHED,
+            [{"b_id": waiting.job.attempt_id, "b_now": now} for waiting in batch],
+        )
+        if not refill:
+            return []
+        return claim_in(connection, runtime=runtime, slots=refill, now=utcnow())
 
 
 def published_batch(runtime: SchedulerRuntime) -> PublishedBatch:

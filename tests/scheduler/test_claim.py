@@ -54,6 +54,62 @@ async def test_claim_sets_sending_lease_attempt_and_reads_content(
     assert await claim(runtime, 10) == []
 
 
+async def test_claim_hands_the_worker_its_media_files(
+    runtime: SchedulerRuntime, database: Database
+) -> None:
+    """A copy's media reach the worker as files: path in the media folder, type, alt
+    (the copy's own, else the library's) and a signed public link; a file deleted
+    after the approval comes as an empty path (the adapter refuses it clearly)."""
+    import hashlib
+    import uuid
+
+    from app.models import Media
+    from app.posts.content import content_hash, effective_content
+
+    world = await make_world(database)
+    delivery = await approved_delivery(database, world, text="With pictures")
+    sha = hashlib.sha256(b"picture").hexdigest()
+    async with database.write_session() as session:
+        media = Media(
+            workspace_id=world.workspace.id,
+            sha256=sha,
+            filename="a.png",
+            mime_type="image/png",
+            size_bytes=7,
+            alt="Library alt",
+        )
+        session.add(media)
+        await session.flush()
+        variant = await session.get(Variant, delivery.variant_id)
+        assert variant is not None
+        variant.media = [
+            {"media_id": str(media.id)},
+            {"media_id": str(media.id), "alt": "Own alt"},
+            {"media_id": str(uuid.uuid4())},
+        ]
+        variant.content_hash = content_hash(
+            effective_content(
+                base_text="",
+                base_media=[],
+                base_link=None,
+                text=variant.text,
+                media=variant.media,
+                link=variant.link,
+            )
+        )
+        variant.approved_hash = variant.content_hash
+        await session.commit()
+
+    [job] = await claim(runtime, 1)
+
+    library, own, deleted = job.media
+    assert library.path.endswith(f"{sha[:2]}/{sha}") and library.mime_type == "image/png"
+    assert (library.alt, own.alt) == ("Library alt", "Own alt")
+    assert library.public_url is not None and f"/m/{media.id}?exp=" in library.public_url
+    assert deleted.path == "" and deleted.mime_type == "application/octet-stream"
+    assert job.content_hash == variant.approved_hash
+
+
 async def _exclusions(database: Database, world) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """One delivery per reason it must not be claimed."""
     now = utcnow()
