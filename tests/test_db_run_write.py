@@ -1,0 +1,86 @@
+"""``Database.run_write``: the scheduler's hot transactions (plain Core, one
+transaction; on SQLite in a writer thread of its own), on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import Connection, func, insert, select, update
+
+from app.db import Database
+from app.models import Workspace
+from tests.factories import make_workspace
+
+
+async def _names(database: Database) -> set[str]:
+    async with database.read_session() as session:
+        return set((await session.scalars(select(Workspace.name))).all())
+
+
+async def test_a_write_commits_when_the_work_returns(database: Database) -> None:
+    workspace_id = uuid.uuid4()
+
+    def work(connection: Connection) -> str:
+        connection.execute(
+            insert(Workspace.__table__).values(
+                id=workspace_id, name="Written", slug=f"w-{workspace_id.hex[:8]}"
+            )
+        )
+        return threading.current_thread().name
+
+    thread = await database.run_write(work)
+
+    assert "Written" in await _names(database)
+    if database.is_sqlite:
+        assert thread.startswith("sqlite-writer")
+    else:
+        assert thread == threading.current_thread().name  # the event loop's own
+
+
+async def test_a_write_that_raises_changes_nothing(database: Database) -> None:
+    async with database.write_session() as session:
+        workspace = await make_workspace(session, name="Before")
+        await session.commit()
+
+    def work(connection: Connection) -> None:
+        connection.execute(
+            update(Workspace.__table__)
+            .where(Workspace.__table__.c.id == workspace.id)
+            .values(name="After")
+        )
+        raise RuntimeError("refused half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        await database.run_write(work)
+
+    assert await _names(database) == {"Before"}
+
+
+async def test_a_write_waits_for_another_writer_instead_of_failing(database: Database) -> None:
+    """SQLite: the writer thread's BEGIN IMMEDIATE waits (busy timeout) for a write
+    transaction of the async engine; PostgreSQL: the row lock waits. Both commit."""
+    async with database.write_session() as session:
+        workspace = await make_workspace(session, name="Shared")
+        await session.commit()
+    table = Workspace.__table__
+
+    def work(connection: Connection) -> int:
+        connection.execute(
+            update(table).where(table.c.id == workspace.id).values(name=table.c.name + " +thread")
+        )
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+    async with database.write_session() as blocker:
+        await blocker.execute(
+            update(table).where(table.c.id == workspace.id).values(name=table.c.name + " +first")
+        )
+        waiting = asyncio.create_task(database.run_write(work))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await blocker.commit()
+
+    assert await asyncio.wait_for(waiting, timeout=10) == 1
+    assert await _names(database) == {"Shared +first +thread"}
