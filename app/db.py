@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -96,6 +97,7 @@ class Database:
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._sqlite_writer: _SQLiteWriter | None = None
+        self._hot_engine: AsyncEngine | None = None
 
     @property
     def dialect(self) -> str:
@@ -108,23 +110,41 @@ class Database:
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` (synchronous Core code on a :class:`Connection`) in one write
-        transaction, committed when it returns. On SQLite it runs in a writer thread of
-        its own (:class:`_SQLiteWriter`), on PostgreSQL through the async engine
-        (``run_sync``: asyncpg's round trips are the event loop's own). For the
-        scheduler's hot transactions; everything else uses :attr:`write_session`."""
+        transaction, committed when it returns. For the scheduler's hot transactions
+        (claims, published outcomes); everything else uses :attr:`write_session`.
+
+        - SQLite: in a writer thread of its own (:class:`_SQLiteWriter`).
+        - PostgreSQL: through the async engine (``run_sync``), on a small pool of its
+          own that does not ping at checkout (a round trip per transaction): a
+          connection found dropped is replaced and the work run once more.
+        """
         if self.is_sqlite:
             writer = self._sqlite_writer
             if writer is None:
                 writer = self._sqlite_writer = _SQLiteWriter(self.engine.url)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(writer.thread, writer.run, work)
-        async with self.engine.begin() as connection:
+        engine = self._hot_engine
+        if engine is None:
+            engine = self._hot_engine = create_async_engine(
+                self.engine.url, pool_size=2, max_overflow=4, pool_pre_ping=False
+            )
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        async with engine.begin() as connection:
             return await connection.run_sync(work)
 
     async def dispose(self) -> None:
         writer, self._sqlite_writer = self._sqlite_writer, None
         if writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
+        hot, self._hot_engine = self._hot_engine, None
+        if hot is not None:
+            await hot.dispose()
         await self.engine.dispose()
 
 
