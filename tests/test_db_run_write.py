@@ -84,3 +84,33 @@ async def test_a_write_waits_for_another_writer_instead_of_failing(database: Dat
 
     assert await asyncio.wait_for(waiting, timeout=10) == 1
     assert await _names(database) == {"Shared +first +thread"}
+
+
+async def test_a_dropped_connection_is_replaced(database: Database) -> None:
+    """PostgreSQL: the hot pool does not ping at checkout; a connection the server
+    dropped (a restart, a failover) fails its first statement, and the work runs
+    again, once, on a new connection."""
+    if database.is_sqlite:
+        pytest.skip("a SQLite file has no connection to drop")
+    from sqlalchemy import text
+
+    def backend_pid(connection: Connection) -> int:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    first = await database.run_write(backend_pid)
+    async with database.engine.connect() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    runs = []
+
+    def work(connection: Connection) -> int:
+        runs.append(1)
+        connection.execute(
+            insert(Workspace.__table__).values(id=uuid.uuid4(), name="After the drop", slug="drop")
+        )
+        return backend_pid(connection)
+
+    second = await database.run_write(work)
+
+    assert second != first
+    assert len(runs) in (1, 2)  # the first try may die at its first statement
+    assert await _names(database) == {"After the drop"}
