@@ -7,7 +7,9 @@ the write lock at its start instead of failing half-way when another process
 committed in between.
 
 One commit point: the request dependency and each scheduler job commit once;
-services only ``flush()``.
+services only ``flush()``. The scheduler's hot transactions (claims, published
+outcomes) are plain Core run by :meth:`Database.run_write`: on SQLite in a writer
+thread of their own, on PostgreSQL on a small pool without a ping at checkout.
 """
 
 from __future__ import annotations

@@ -3,7 +3,12 @@
 The claim is one ``UPDATE ... RETURNING`` that sets ``sending``, a lease and
 ``attempts + 1`` on at most the free worker slots of this process, and returns what
 the workers need (the copy's content, the channel's credentials: scalar subqueries in
-``RETURNING``, which saved a statement per claim, bench/README.md):
+``RETURNING``, which saved a statement per claim, bench/README.md). On PostgreSQL the
+same statement inserts the attempt rows (a data-modifying CTE). A claim is plain Core
+run by :meth:`app.db.Database.run_write` (SQLite: in a writer thread); under a burst
+most claims are made by the transaction that writes published outcomes, for the
+slots it frees (``scheduler.publisher.PublishedBatch``), and dispatch claims for the
+slots left free:
 
 - PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED`` (so several
   scheduler processes never claim the same row), their channel ``FOR NO KEY UPDATE

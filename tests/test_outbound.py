@@ -29,6 +29,7 @@ from app.net.outbound import (
     GuardedTransport,
     HostNotFound,
     check_public_url,
+    check_url_shape,
     close_shared_client,
     new_client,
     refusal_reason,
@@ -427,3 +428,14 @@ async def test_one_shared_client_per_app() -> None:
     assert second is not first
     await close_shared_client(app)
     await close_shared_client(app)  # closing twice is harmless
+
+
+def test_a_url_shape_is_parsed_once_and_a_refusal_every_time() -> None:
+    """Adapters check their channel's URL before every request: a good one is parsed
+    once (the same parsed URL comes back), a refused one raises every time."""
+    first = check_url_shape("https://hooks.example.org/a?b=1")
+    assert check_url_shape("https://hooks.example.org/a?b=1") is first
+    assert first.host == "hooks.example.org"
+    for _ in range(2):
+        with pytest.raises(DestinationRefused, match="user name or password"):
+            check_url_shape("https://user:secret@hooks.example.org/")

@@ -34,6 +34,7 @@ secret in the path.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -176,6 +177,19 @@ def _parse(url: str | httpx.URL) -> httpx.URL:
 
 def check_url_shape(url: str | httpx.URL) -> httpx.URL:
     """The rules that need no DNS: http(s) only, a host, no credentials in the URL."""
+    if isinstance(url, str):
+        return _checked_shape(url)
+    return _check_shape(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_shape(url: str) -> httpx.URL:
+    """A channel's URL is checked before every request: parsed once (a refused one is
+    not kept, it raises each time)."""
+    return _check_shape(url)
+
+
+def _check_shape(url: str | httpx.URL) -> httpx.URL:
     parsed = _parse(url)
     if parsed.scheme not in ALLOWED_SCHEMES:
         found = f"starts with {parsed.scheme}://" if parsed.scheme else "does not start with either"
