@@ -3,7 +3,6 @@ served only to this machine or to the holder of ALMANAC_METRICS_TOKEN."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import timedelta
 
@@ -30,7 +29,7 @@ from app.settings import Settings
 from scheduler.dispatch import claim, tick
 from scheduler.runtime import SchedulerRuntime
 from tests.auth_helpers import client_at
-from tests.scheduler.conftest import approved_delivery, count_status, make_world
+from tests.scheduler.conftest import approved_delivery, count_status, make_world, workers_done
 from tests.test_deliveries_api import make_setup
 
 
@@ -113,7 +112,7 @@ async def test_a_scheduler_process_serves_its_claim_batches_and_adapter_latency(
         async with httpx.AsyncClient(timeout=5) as http:
             runtime = SchedulerRuntime(settings=settings, database=database, http=http)
             await tick(runtime)
-            await asyncio.wait(set(runtime.workers), timeout=10)
+            await workers_done(runtime)
             assert await count_status(database, DeliveryStatus.published) == 1
             page = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:

@@ -184,4 +184,12 @@ async def wait_for(predicate: Any, seconds: float = 10.0, every: float = 0.05) -
             await asyncio.sleep(every)
 
 
+async def workers_done(runtime: SchedulerRuntime, seconds: float = 10.0) -> None:
+    """Until every publishing worker of ``runtime`` finished (none may be left: a fast
+    worker can finish while the tick that started it still runs)."""
+    async with asyncio.timeout(seconds):
+        while runtime.workers:
+            await asyncio.wait(set(runtime.workers))
+
+
 __all__ = ["Membership", "Post", "Variant"]

@@ -25,6 +25,7 @@ from tests.scheduler.conftest import (
     count_status,
     make_world,
     wait_for,
+    workers_done,
 )
 from tests.scheduler.platform import LoopbackAdapter, LoopbackPlatform, flaky
 
@@ -217,7 +218,7 @@ async def test_a_slot_is_held_until_the_outcome_is_committed(
         assert await claim(runtime, runtime.free_slots) == []
         await blocker.commit()
 
-    await asyncio.wait(set(runtime.workers), timeout=10)
+    await workers_done(runtime)
     assert runtime.free_slots == 3
     assert await _by_status(database) == {"published": 3}
     assert max(platform.count.values()) == 1

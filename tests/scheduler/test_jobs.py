@@ -21,7 +21,13 @@ from scheduler import dispatch
 from scheduler.jobs import JobId
 from scheduler.main import build_scheduler, run_scheduler
 from scheduler.runtime import SchedulerRuntime
-from tests.scheduler.conftest import approved_delivery, get_delivery, make_world, wait_for
+from tests.scheduler.conftest import (
+    approved_delivery,
+    get_delivery,
+    make_world,
+    wait_for,
+    workers_done,
+)
 
 
 @pytest.fixture
@@ -153,7 +159,7 @@ async def test_second_scheduler_on_sqlite_refuses_to_dispatch(
         runtime.peer_checked_at = utcnow() - dispatch.SQLITE_PEER_CHECK
         await dispatch.tick(runtime)
         assert runtime.refused_because is None
-        await asyncio.wait(set(runtime.workers), timeout=5)
+        await workers_done(runtime)
     assert (await get_delivery(database, delivery.id)).status is DeliveryStatus.published
 
 
