@@ -495,8 +495,11 @@ async def _dispatch_once(runtime: SchedulerRuntime, now: datetime) -> bool:
         claimed = await claim(runtime, free, now=now)
         for job in claimed:
             start(runtime, job)
-        if len(claimed) < free:
+        if not claimed:
             return await _left_over(runtime, now)
+        # A claim that came back short may have looked only at one channel's backlog
+        # (its scan window of due rows, ties in table order): that channel is at its
+        # limit now, and the next claim looks past it.
         now = utcnow()
     return False
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, update
 
 from app.approvals.lateness import mark_missed
@@ -21,7 +23,8 @@ from app.models import (
     Workspace,
     utcnow,
 )
-from scheduler.dispatch import MARK_MISSED_EVERY, claim, next_due
+from scheduler import publisher
+from scheduler.dispatch import MARK_MISSED_EVERY, claim, next_due, tick
 from scheduler.runtime import SchedulerRuntime
 from tests.scheduler.conftest import (
     add_channel,
@@ -218,6 +221,41 @@ async def test_per_channel_limit_counts_what_is_sending_anywhere(
     assert claimed.count(quiet.id) == 1
     assert other.channel_id == quiet.id
     assert await claim(runtime, 10) == []
+
+
+async def test_one_channel_backlog_does_not_hide_another_channels_due_post(
+    runtime: SchedulerRuntime, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim looks at a window of due rows (four per free slot, at least 50), oldest
+    first. When one channel's backlog fills that window, the claim takes that channel's
+    limit and comes back short; dispatch claims again at once, past that channel,
+    instead of leaving the other channels' due posts for the next tick (a second on
+    SQLite)."""
+    runtime.settings.publish_workers = 10
+    runtime.settings.publish_per_channel = 2
+    world = await make_world(database)
+    due = utcnow() - timedelta(seconds=5)
+    for _ in range(55):
+        await approved_delivery(database, world, due_at=due)
+    other = await add_channel(database, world)
+    lonely = await approved_delivery(
+        database, world, channel=other, due_at=due + timedelta(seconds=1)
+    )
+    started: list[Any] = []
+
+    def hold_the_slot(runtime: SchedulerRuntime, job: Any) -> None:
+        started.append(job)
+        runtime.workers.add(asyncio.get_running_loop().create_future())  # never done
+
+    monkeypatch.setattr(publisher, "start", hold_the_slot)
+    try:
+        await tick(runtime)
+    finally:
+        runtime.workers.clear()
+
+    channels = [job.channel_id for job in started]
+    assert channels.count(world.channel.id) == 2  # the backlog's channel: its limit
+    assert [job.delivery_id for job in started if job.channel_id == other.id] == [lonely.id]
 
 
 async def test_claim_marks_missed_before_claiming(
