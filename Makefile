@@ -61,7 +61,10 @@ test-tools:
 
 test: install system-deps test-tools
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -rs
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -rs --ignore=tests/browser
+	@# The browser tests are flows over shared installs (a later test opens the post an
+	@# earlier one made, counts the notifications earlier ones left): one process, in order.
+	$(BIN)/pytest -p no:cacheprovider -rs tests/browser
 
 # Quicker loop while working: no browser, no subprocess tests.
 test-fast: install

@@ -1,8 +1,10 @@
 """Workspace settings: the approval policy and lateness limit (admins change them),
-the members (everyone reads), and the webhook endpoints (admins: add one, its secret
-shown once, and each endpoint's recent delivery failures).
+the members (everyone reads; admins and owners change roles, remove members, invite
+people and withdraw pending invitations), and the webhook endpoints (admins: add one,
+its secret shown once, and each endpoint's recent delivery failures).
 
-Writes go through the JSON API (``settings.js``); secrets are never rendered here.
+Writes go through the JSON API (``settings.js``); secrets and invitation links are
+never rendered here (a link is shown once, by the script, from the API's answer).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from app.auth.deps import Authorize, Member
 from app.auth.policy import Action
 from app.crypto import CredentialBox
 from app.deps import SessionDep
-from app.models import Event
+from app.models import Event, Role, User
 from app.notifications import service as notifications
 from app.web.display import when
 from app.web.workspace_frame import render_workspace
@@ -44,10 +46,24 @@ EVENT_NAMES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class MemberView:
+    user_id: str
     name: str
     email: str
     role: str
     joined: str
+    # The viewer's own row (it offers "Leave workspace" instead of "Remove").
+    is_self: bool
+    # The viewer may change this member's role and remove them (only owners touch owners).
+    editable: bool
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    id: str
+    email: str
+    role: str
+    expires: str
+    invited_by: str
 
 
 @dataclass(frozen=True)
@@ -105,25 +121,61 @@ async def _webhooks(request: Request, db: SessionDep, member: Member) -> list[We
     return views
 
 
+async def _invitations(
+    db: SessionDep, member: Member, names: dict[str, str]
+) -> list[InvitationView]:
+    """Pending invitations, newest first; ``names``: display names by user id (the
+    members), the inviter looked up when they have left since."""
+    zone = member.workspace.timezone
+    views = []
+    for invitation in await workspaces.list_invitations(db, member.workspace.id):
+        inviter = ""
+        if invitation.invited_by_id is not None:
+            inviter = names.get(str(invitation.invited_by_id), "")
+            if not inviter:
+                user = await db.get(User, invitation.invited_by_id)
+                inviter = user.display_name if user is not None else ""
+        views.append(
+            InvitationView(
+                id=str(invitation.id),
+                email=invitation.email,
+                role=invitation.role.value,
+                expires=when(invitation.expires_at, zone),
+                invited_by=inviter,
+            )
+        )
+    return views
+
+
 @router.get("/w/{workspace_id}/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, member: PageReader, db: SessionDep) -> Response:
-    """The workspace's approval policy, lateness limit, members and webhooks."""
+    """The workspace's approval policy, lateness limit, members, invitations and webhooks."""
     ws = member.workspace
+    manages_members = member.may(Action.members_manage)
+    is_owner = member.role == Role.owner
     members = [
         MemberView(
+            user_id=str(row.user.id),
             name=row.user.display_name,
             email=row.user.email,
             role=row.membership.role.value,
             joined=when(row.membership.created_at, ws.timezone),
+            is_self=row.user.id == member.user.id,
+            editable=manages_members and (is_owner or row.membership.role != Role.owner),
         )
         for row in await workspaces.list_members(db, ws.id)
     ]
+    names = {m.user_id: m.name for m in members}
     manages_webhooks = member.may(Action.webhooks_manage)
     context = {
         "workspace": ws,
         "may_update": member.may(Action.workspace_update),
         "members": members,
-        "may_manage_members": member.may(Action.members_manage),
+        "may_manage_members": manages_members,
+        # The roles the viewer may give: owners only by owners.
+        "roles": [r.value for r in Role if is_owner or r != Role.owner],
+        "invitations": await _invitations(db, member, names) if manages_members else [],
+        "viewer_name": member.user.display_name,
         "manages_webhooks": manages_webhooks,
         "webhooks": await _webhooks(request, db, member) if manages_webhooks else [],
         "event_names": EVENT_NAMES,
