@@ -370,8 +370,10 @@ async def test_settings_page_policy_members_and_webhooks(
     assert "/almanac" not in text  # the URL's path may be the receiver's secret
     assert "1 failed" in text and "HTTP 500" in text and "The receiver answered HTTP 500." in text
     assert "Add webhook" in text and secret not in html
-    for role in Role:  # every member is listed
-        assert f"{role.value.capitalize()}</td>" in html
+    for role in Role:  # every member is listed, a select where the admin may change the role
+        shown = rf'value="{role.value}" selected>|>\s*{role.value.capitalize()}\s*</td>'
+        assert re.search(shown, html), role
+    assert 'aria-label="Role of' in html and "Invite someone" in text
 
     editor = await page(client, team, "settings", Role.editor)
     assert editor.status_code == 200

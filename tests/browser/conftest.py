@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
@@ -28,11 +29,12 @@ from fastapi.responses import HTMLResponse
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from app import migrate
+from app.auth.tokens import setup_token
 from app.db import create_engine
 from app.deps import SessionDep
 from app.main import create_app
 from app.web.frame import Banner, NavItem, WorkspaceLink, render
-from tests.conftest import make_settings
+from tests.conftest import TEST_SECRET, make_settings
 
 CHROMIUM = Path(os.environ.get("ALMANAC_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -183,3 +185,46 @@ def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContex
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+def set_up_owner(http: httpx.Client, *, name: str, email: str, password: str) -> dict[str, str]:
+    """The first-run set-up (``/setup``) as this owner, then an API token of theirs:
+    the ``authorization`` header to send (as a script would)."""
+    form = {
+        "setup_token": setup_token(TEST_SECRET),
+        "display_name": name,
+        "email": email,
+        "password": password,
+        "password_confirm": password,
+    }
+    assert http.post("/setup", data=form).status_code == 303
+    http.cookies.clear()
+    issued = http.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert issued.status_code == 201, issued.text
+    return {"authorization": f"Bearer {issued.json()['token']}"}
+
+
+def join_by_invitation(
+    http: httpx.Client,
+    workspace_id: str,
+    owner: dict[str, str],
+    *,
+    email: str,
+    role: str,
+    name: str,
+    password: str,
+) -> None:
+    """The owner invites ``email``, who signs up through the invitation's link."""
+    invited = http.post(
+        f"/api/v1/workspaces/{workspace_id}/invitations",
+        json={"email": email, "role": role},
+        headers=owner,
+    )
+    assert invited.status_code == 201, invited.text
+    path = httpx.URL(invited.json()["link"]).path
+    joined = http.post(
+        f"{path}/sign-up",
+        data={"display_name": name, "password": password, "password_confirm": password},
+    )
+    assert joined.status_code in (200, 303), joined.text
+    http.cookies.clear()

@@ -20,10 +20,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from app.auth.tokens import setup_token
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner
 from tests.browser.test_workspace_pages import check_accessibility, no_sideways_scroll, shot
-from tests.conftest import TEST_SECRET
 
 OWNER = "olga@example.org"
 EDITOR = "eddie@example.org"
@@ -60,41 +58,16 @@ def install_team(server: LiveServer) -> Install:
     """An owner and an editor who joined through an invitation link, in a workspace in
     Paris time (set up through the API, as a script would)."""
     with httpx.Client(base_url=server.url) as http:
-        form = {
-            "setup_token": setup_token(TEST_SECRET),
-            "display_name": "Olga Owner",
-            "email": OWNER,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-        }
-        assert http.post("/setup", data=form).status_code == 303
-        http.cookies.clear()
-        issued = http.post("/api/v1/auth/token", json={"email": OWNER, "password": PASSWORD})
-        assert issued.status_code == 201, issued.text
-        token = str(issued.json()["token"])
-        owner = {"authorization": f"Bearer {token}"}
+        owner = set_up_owner(http, name="Olga Owner", email=OWNER, password=PASSWORD)
+        token = owner["authorization"].split()[1]
         made = http.post(
             "/api/v1/workspaces", json={"name": "Acme Crew", "timezone": ZONE}, headers=owner
         )
         assert made.status_code == 201, made.text
         ws = made.json()["id"]
-        invited = http.post(
-            f"/api/v1/workspaces/{ws}/invitations",
-            json={"email": EDITOR, "role": "editor"},
-            headers=owner,
+        join_by_invitation(
+            http, ws, owner, email=EDITOR, role="editor", name="Eddie Editor", password=PASSWORD
         )
-        assert invited.status_code == 201, invited.text
-        path = httpx.URL(invited.json()["link"]).path
-        joined = http.post(
-            f"{path}/sign-up",
-            data={
-                "display_name": "Eddie Editor",
-                "password": PASSWORD,
-                "password_confirm": PASSWORD,
-            },
-        )
-        assert joined.status_code in (200, 303), joined.text
-        http.cookies.clear()
         members = http.get(f"/api/v1/workspaces/{ws}/members", headers=owner).json()
     (editor_id,) = [m["user_id"] for m in members if m["email"] == EDITOR]
     return Install(server.url, ws, token, editor_id)

@@ -22,10 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from app.auth.tokens import setup_token
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner
 from tests.browser.test_workspace_pages import check_accessibility, no_sideways_scroll, shot
-from tests.conftest import TEST_SECRET
 
 OWNER = "owner@example.org"
 REVIEWER = "rita@example.org"
@@ -73,16 +71,7 @@ def install_team(server: LiveServer) -> Install:
     """An owner, a reviewer who joined through an invitation link, a workspace in
     Paris time with a sandbox channel (set up through the API, as a script would)."""
     with httpx.Client(base_url=server.url) as http:
-        form = {
-            "setup_token": setup_token(TEST_SECRET),
-            "display_name": "Casey Owner",
-            "email": OWNER,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-        }
-        assert http.post("/setup", data=form).status_code == 303
-        http.cookies.clear()
-        owner = {"authorization": f"Bearer {token(http, OWNER)}"}
+        owner = set_up_owner(http, name="Casey Owner", email=OWNER, password=PASSWORD)
         made = http.post(
             "/api/v1/workspaces", json={"name": "Acme Crew", "timezone": ZONE}, headers=owner
         )
@@ -94,23 +83,15 @@ def install_team(server: LiveServer) -> Install:
             headers=owner,
         )
         assert channel.status_code == 201, channel.text
-        invited = http.post(
-            f"/api/v1/workspaces/{ws}/invitations",
-            json={"email": REVIEWER, "role": "reviewer"},
-            headers=owner,
+        join_by_invitation(
+            http,
+            ws,
+            owner,
+            email=REVIEWER,
+            role="reviewer",
+            name="Rita Reviewer",
+            password=PASSWORD,
         )
-        assert invited.status_code == 201, invited.text
-        path = httpx.URL(invited.json()["link"]).path
-        joined = http.post(
-            f"{path}/sign-up",
-            data={
-                "display_name": "Rita Reviewer",
-                "password": PASSWORD,
-                "password_confirm": PASSWORD,
-            },
-        )
-        assert joined.status_code in (200, 303), joined.text
-        http.cookies.clear()
         install = Install(server.url, ws, channel.json()["id"])
         install.tokens = {OWNER: owner["authorization"].split()[1], REVIEWER: token(http, REVIEWER)}
     return install

@@ -18,10 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from app.auth.tokens import setup_token
 from app.web.calendar_pages import CHIPS_PER_DAY
-from tests.browser.conftest import LiveServer
-from tests.conftest import TEST_SECRET
+from tests.browser.conftest import LiveServer, set_up_owner
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "cm@example.org"
@@ -58,18 +56,7 @@ def workspace(live_server: LiveServer) -> Workspace:
     """An installed Almanac whose owner has a workspace in Paris time with an X, a
     Mastodon and a sandbox channel (set up through the API, as a script would)."""
     with httpx.Client(base_url=live_server.url) as http:
-        form = {
-            "setup_token": setup_token(TEST_SECRET),
-            "display_name": "Casey Manager",
-            "email": EMAIL,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-        }
-        assert http.post("/setup", data=form).status_code == 303
-        http.cookies.clear()
-        issued = http.post("/api/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})
-        assert issued.status_code == 201, issued.text
-        auth = {"authorization": f"Bearer {issued.json()['token']}"}
+        auth = set_up_owner(http, name="Casey Manager", email=EMAIL, password=PASSWORD)
         made = http.post(
             "/api/v1/workspaces",
             json={"name": "Acme Community", "timezone": "Europe/Paris"},
