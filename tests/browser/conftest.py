@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -228,3 +229,14 @@ def join_by_invitation(
     )
     assert joined.status_code in (200, 303), joined.text
     http.cookies.clear()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core from npm, installed by tests/tools/install-axe.sh into the test cache."""
+    installer = Path(__file__).resolve().parents[1] / "tools" / "install-axe.sh"
+    done = subprocess.run([str(installer)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"install-axe.sh failed:\n{done.stderr}"
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path.is_file(), path
+    return path.read_text()

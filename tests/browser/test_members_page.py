@@ -10,7 +10,6 @@ invitation link) and run in order.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ EDITOR = "eddie@example.org"
 GUEST = "newbie@example.org"
 PASSWORD = "a long enough password"
 ZONE = "Europe/Paris"
-AXE_INSTALLER = Path(__file__).resolve().parents[1] / "tools" / "install-axe.sh"
 expect.set_options(timeout=10_000)
 
 
@@ -71,16 +69,6 @@ def install_team(server: LiveServer) -> Install:
         members = http.get(f"/api/v1/workspaces/{ws}/members", headers=owner).json()
     (editor_id,) = [m["user_id"] for m in members if m["email"] == EDITOR]
     return Install(server.url, ws, token, editor_id)
-
-
-@pytest.fixture(scope="module")
-def axe_script() -> str:
-    """axe-core from npm, installed by tests/tools/install-axe.sh (as part 1 does)."""
-    done = subprocess.run([str(AXE_INSTALLER)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"install-axe.sh failed:\n{done.stderr}"
-    path = Path(done.stdout.strip().splitlines()[-1])
-    assert path.is_file(), path
-    return path.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ order.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +28,6 @@ OWNER = "owner@example.org"
 REVIEWER = "rita@example.org"
 PASSWORD = "a long enough password"
 ZONE = "Europe/Paris"
-AXE_INSTALLER = Path(__file__).resolve().parents[1] / "tools" / "install-axe.sh"
 expect.set_options(timeout=10_000)
 
 
@@ -109,16 +107,6 @@ def signed_in_context(browser: Browser, server: LiveServer, ws: str, email: str)
     expect(tab.get_by_role("heading", level=1)).to_have_text("Review inbox")
     tab.close()
     return ctx
-
-
-@pytest.fixture(scope="module")
-def axe_script() -> str:
-    """axe-core from npm, installed by tests/tools/install-axe.sh (as part 1 does)."""
-    done = subprocess.run([str(AXE_INSTALLER)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"install-axe.sh failed:\n{done.stderr}"
-    path = Path(done.stdout.strip().splitlines()[-1])
-    assert path.is_file(), path
-    return path.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ the path of ``axe.min.js``). The tests share one workspace and run in order.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from app.web.calendar_pages import CHIPS_PER_DAY
 from tests.browser.conftest import LiveServer, set_up_owner
 
-ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "cm@example.org"
 PASSWORD = "a long enough password"
 MONTH = "2027-03"
@@ -39,16 +37,6 @@ class Workspace:
 
     def url(self, rest: str) -> str:
         return f"/w/{self.id}/{rest}"
-
-
-@pytest.fixture(scope="module")
-def axe_script() -> str:
-    installer = ROOT / "tests" / "tools" / "install-axe.sh"
-    done = subprocess.run([str(installer)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"install-axe.sh failed:\n{done.stderr}"
-    path = Path(done.stdout.strip().splitlines()[-1])
-    assert path.is_file(), path
-    return path.read_text()
 
 
 @pytest.fixture(scope="module")
