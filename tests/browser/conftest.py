@@ -240,3 +240,22 @@ def axe_script() -> str:
     path = Path(done.stdout.strip().splitlines()[-1])
     assert path.is_file(), path
     return path.read_text()
+
+
+def watched(ctx: BrowserContext, *, accept_dialogs: bool = True) -> tuple[Page, list[str]]:
+    """A new tab whose script errors are collected (tests assert there are none);
+    confirmations are accepted unless ``accept_dialogs`` is false (then dismissed)."""
+    errors: list[str] = []
+    tab = ctx.new_page()
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and "Failed to load resource" not in m.text
+            else None
+        ),
+    )
+    if accept_dialogs:
+        tab.on("dialog", lambda dialog: dialog.accept())
+    return tab, errors

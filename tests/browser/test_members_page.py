@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner
+from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner, watched
 from tests.browser.test_workspace_pages import check_accessibility, no_sideways_scroll, shot
 
 OWNER = "olga@example.org"
@@ -97,18 +97,7 @@ def owner(browser: Browser, live_server: LiveServer, team: Install) -> Iterator[
 def page(owner: BrowserContext) -> Iterator[Page]:
     """A new tab whose script errors are collected (the test asserts there are none);
     confirmations are accepted."""
-    errors: list[str] = []
-    tab = owner.new_page()
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text
-            else None
-        ),
-    )
-    tab.on("dialog", lambda dialog: dialog.accept())
+    tab, errors = watched(owner)
     yield tab
     tab.close()
     assert errors == [], f"errors in the page: {errors}"

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, watched
 from tests.browser.test_review_flow import (
     OWNER,
     REVIEWER,
@@ -31,7 +31,6 @@ from tests.browser.test_review_flow import (
     Install,
     install_team,
     signed_in_context,
-    watched,
 )
 from tests.browser.test_workspace_pages import shot
 from tests.conftest import TEST_KEYS, TEST_SECRET

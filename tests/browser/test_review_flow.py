@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner
+from tests.browser.conftest import LiveServer, join_by_invitation, set_up_owner, watched
 from tests.browser.test_workspace_pages import check_accessibility, no_sideways_scroll, shot
 
 OWNER = "owner@example.org"
@@ -126,23 +126,6 @@ def reviewer(browser: Browser, live_server: LiveServer, team: Install) -> Iterat
     ctx = signed_in_context(browser, live_server, team.ws, REVIEWER)
     yield ctx
     ctx.close()
-
-
-def watched(ctx: BrowserContext) -> tuple[Page, list[str]]:
-    """A new tab whose script errors are collected (the test asserts there are none)."""
-    errors: list[str] = []
-    tab = ctx.new_page()
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text
-            else None
-        ),
-    )
-    tab.on("dialog", lambda dialog: dialog.accept())
-    return tab, errors
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from app.web.calendar_pages import CHIPS_PER_DAY
-from tests.browser.conftest import LiveServer, set_up_owner
+from tests.browser.conftest import LiveServer, set_up_owner, watched
 
 EMAIL = "cm@example.org"
 PASSWORD = "a long enough password"
@@ -92,17 +92,7 @@ def signed_in(
 
 @pytest.fixture
 def page(signed_in: BrowserContext) -> Iterator[Page]:
-    errors: list[str] = []
-    tab = signed_in.new_page()
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text
-            else None
-        ),
-    )
+    tab, errors = watched(signed_in, accept_dialogs=False)
     yield tab
     tab.close()
     assert errors == [], f"errors in the page: {errors}"
