@@ -189,9 +189,10 @@ _LEFT_OVER = {
     )
     for dialect in _LOCKS
 }
-# The lateness rule's marking runs in a claim at most this often: the claim itself
-# never takes a delivery past its limit (``app.deliveries.queue``), marking only
-# closes them (``missed``/``failed``) and notifies.
+# The lateness rule's marking runs before a claim, in its own transaction, at most this
+# often: the claim itself never takes a delivery past its limit
+# (``app.deliveries.queue``), marking only closes them (``missed``/``failed``) and
+# notifies.
 MARK_MISSED_EVERY = timedelta(seconds=1)
 
 

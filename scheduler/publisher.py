@@ -352,20 +352,17 @@ async def finish_published(runtime: SchedulerRuntime, job: Claimed, result: Publ
     await with_db_retries(runtime, write)
 
 
-# Built once: the batch's statements (Core, on the tables, so a list of parameters
-# runs as the driver's executemany).
+# Built once: the batch's statements on SQLite (Core, on the tables, so a list of
+# parameters runs as the driver's executemany; PostgreSQL: ``_PUBLISH_BATCH_PG``).
 _DELIVERY = Delivery.__table__
 _ATTEMPT = DeliveryAttempt.__table__
 _OWNED_NOW = (
-    select(_DELIVERY.c.id)
-    .where(
+    select(_DELIVERY.c.id).where(
         _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
         _DELIVERY.c.status == DeliveryStatus.sending,
         _DELIVERY.c.lease_owner == bindparam("owner"),
     )
-    # PostgreSQL: the reaper waits for this transaction instead of re-queueing a row
-    # between this look and the UPDATE (SQLite's write transaction is serialised).
-    .with_for_update()
+    # No row lock needed: SQLite's write transaction is serialised.
 )
 _MARK_PUBLISHED = (
     update(_DELIVERY)

@@ -54,7 +54,7 @@ class SchedulerRuntime:
     # SQLite: the older scheduler this one defers to (it then publishes nothing).
     refused_because: str | None = None
     peer_checked_at: datetime | None = None
-    # When a claim last ran the lateness rule's marking (``dispatch.MARK_MISSED_EVERY``).
+    # When the lateness rule's marking last ran (``dispatch.mark_missed_if_due``).
     missed_marked_at: datetime | None = None
     # The adapters' context, made once (see :attr:`adapter_context`).
     _context: AdapterContext | None = field(default=None, repr=False)
