@@ -222,16 +222,23 @@ async def test_the_transport_keeps_no_cookies(serve) -> None:
     assert server.requests[1].values("Cookie") == []
 
 
-async def test_cookies_stay_with_their_httpx_client(serve) -> None:
-    """httpx keeps a client's cookies as before; two clients (two accounts) never
-    see each other's."""
+async def test_the_client_keeps_no_cookies_between_requests(serve) -> None:
+    """One client serves every workspace's channels: a cookie one account's answer
+    set never goes out with the next request (anyone's). The answer still shows it,
+    and a Cookie header a caller writes is sent as written."""
     server = await serve(cookie_setter)
-    async with new_client(allow_private=True) as account_a, new_client(allow_private=True) as b:
-        await account_a.get(f"{server.url}/login")
-        await account_a.get(f"{server.url}/me")
-        await b.get(f"{server.url}/me")
-    assert server.requests[1].values("Cookie") == ["session=account-a"]
-    assert server.requests[2].values("Cookie") == []
+    async with new_client(allow_private=True) as client:
+        login = await client.get(f"{server.url}/login")
+        assert login.cookies["session"] == "account-a"
+        await client.get(f"{server.url}/me")
+        await client.get(f"{server.url}/me", headers={"Cookie": "chosen=1"})
+        assert not client.cookies
+        with pytest.raises(AttributeError, match="keeps no cookies"):
+            client.cookies = {"session": "account-a"}
+    assert server.requests[1].values("Cookie") == []
+    assert server.requests[2].values("Cookie") == ["chosen=1"]
+    with pytest.raises(ValueError, match="keeps no cookies"):
+        new_client(allow_private=True, cookies={"session": "account-a"})
 
 
 # -- bodies ----------------------------------------------------------------------------

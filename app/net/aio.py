@@ -3,10 +3,11 @@ aiohttp connection pool, which costs about half the CPU per request of httpcore'
 async pool (bench/README.md, "publish_lag").
 
 The transport is only the seam under ``httpx.AsyncClient``: httpx still builds the
-requests, follows redirects (each hop comes back through here), keeps cookies and
-decodes bodies. aiohttp only moves bytes, so everything it would add on its own is
-turned off: its cookie jar, proxies from the environment, redirects, decompression,
-compression and its default headers.
+requests, follows redirects (each hop comes back through here) and decodes bodies
+(the client keeps no cookies: :class:`~app.net.outbound.OutboundClient`). aiohttp
+only moves bytes, so everything it would add on its own is turned off: its cookie
+jar, proxies from the environment, redirects, decompression, compression and its
+default headers.
 
 Both layers of the outbound guard hold (see :mod:`app.net.outbound`):
 
