@@ -508,13 +508,16 @@ class PublishedBatch:
         """The batch's workers are done; the deliveries claimed with it take their
         slots (before the workers' own ends, which free a slot only if nobody took it)."""
         workers = self.runtime.workers
-        for waiting in batch:
-            if not waiting.written.done():
-                waiting.written.set_result(None)
-                if waiting.task is not None:
-                    workers.discard(waiting.task)
+        finished = [waiting for waiting in batch if not waiting.written.done()]
+        for waiting in finished:
+            if waiting.task is not None:
+                workers.discard(waiting.task)
+        # The new workers first: their requests go out before the finished workers
+        # log and let go (the loop runs ready tasks in the order they were woken).
         for job in claimed:
             start(self.runtime, job)
+        for waiting in finished:
+            waiting.written.set_result(None)
 
     def _write(self, batch: list[_Waiting], refill: int, connection: Connection) -> list[Claimed]:
         """Write the batch and claim ``refill`` next deliveries, in one transaction
