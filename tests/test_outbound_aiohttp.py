@@ -235,6 +235,8 @@ async def test_the_client_keeps_no_cookies_between_requests(serve) -> None:
         assert not client.cookies
         with pytest.raises(AttributeError, match="keeps no cookies"):
             client.cookies = {"session": "account-a"}
+        with pytest.raises(TypeError, match="keeps no cookies"):
+            client.cookies["session"] = "account-a"
     assert server.requests[1].values("Cookie") == []
     assert server.requests[2].values("Cookie") == ["chosen=1"]
     with pytest.raises(ValueError, match="keeps no cookies"):

@@ -301,6 +301,9 @@ class _NoCookies(httpx.Cookies):
     def extract_cookies(self, response: httpx.Response) -> None:
         return None
 
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        raise TypeError("OutboundClient keeps no cookies; send a Cookie header instead")
+
 
 class OutboundClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that keeps no cookies between requests.
