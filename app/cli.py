@@ -139,10 +139,11 @@ def serve(
 @cli.command("scheduler")
 def scheduler_command() -> None:
     """Run a scheduler process (several may run, on several machines)."""
-    from scheduler.main import run_scheduler
+    from scheduler.main import freeze_startup_heap, run_scheduler
 
     settings = _settings()
     _run_async(check_database(settings))
+    freeze_startup_heap()
     _run_async(run_scheduler(settings))
 
 
