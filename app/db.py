@@ -142,7 +142,14 @@ class Database:
         engine = self._hot_engine
         if engine is None:
             engine = self._hot_engine = create_async_engine(
-                self.engine.url, pool_size=2, max_overflow=4, pool_pre_ping=False
+                self.engine.url,
+                pool_size=2,
+                max_overflow=4,
+                pool_pre_ping=False,
+                # Its statements are prepared once per connection (asyncpg), and are
+                # written to plan the same whatever the values (``app.deliveries.queue``):
+                # planning the claim anew each time was 2.7 ms of its 4.4 on the server.
+                connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
             )
         try:
             async with engine.begin() as connection:
