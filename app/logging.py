@@ -134,6 +134,14 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             renderer,
         ],
     )
+    # No renderer prints where a call was made, nor its thread or process: the
+    # settings of the logging HOWTO's "Optimization" section skip collecting them for
+    # every record (where a call was made is a walk up the stack, once per record: a
+    # busy scheduler logs each publish).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()

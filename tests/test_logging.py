@@ -99,6 +99,32 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in err.splitlines() if line.strip()]
 
 
+def test_records_skip_collecting_what_no_renderer_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Where a call was made (a walk up the stack per record), its thread and its
+    process are not collected: nothing renders them, and a busy scheduler logs every
+    publish."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    with configured_logging():
+        logging.getLogger().addHandler(keep)
+        try:
+            structlog.stdlib.get_logger("almanac.test").info("published", delivery_id="d-1")
+        finally:
+            logging.getLogger().removeHandler(keep)
+    [record] = records
+    assert record.funcName == "(unknown function)"
+    assert record.thread is None and record.process is None
+    [line] = json_lines(capsys)
+    assert line["event"] == "published" and line["delivery_id"] == "d-1"
+
+
 def test_structlog_fields_named_secret_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     with configured_logging():
         structlog.stdlib.get_logger("almanac.test").info(
