@@ -51,15 +51,21 @@ _RENEW = (
 
 @dataclass(slots=True)
 class Held:
-    """A lease this process holds while ``call`` (the adapter's publish) runs."""
+    """A lease this process holds for ``worker``, which publishes until it sets
+    ``publishing`` false (then it only writes the outcome, guarded by the lease)."""
 
-    call: asyncio.Task[Any]
+    worker: asyncio.Task[Any]
     until: datetime
     lost: bool = False
+    publishing: bool = True
 
     def lose(self) -> None:
+        """The lease is gone: a worker still publishing is cancelled (it tells this
+        cancellation from the process's stop by ``lost``, see
+        ``scheduler.publisher.publish``)."""
         self.lost = True
-        self.call.cancel()
+        if self.publishing:
+            self.worker.cancel()
 
 
 class LeaseKeeper:
@@ -74,9 +80,9 @@ class LeaseKeeper:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.runtime.settings.publish_lease_seconds)
 
-    def hold(self, delivery_id: uuid.UUID, claimed_at: datetime, call: asyncio.Task[Any]) -> Held:
-        """Renew this delivery's lease while ``call`` runs (until :meth:`release`)."""
-        held = Held(call=call, until=claimed_at + self.lease)
+    def hold(self, delivery_id: uuid.UUID, claimed_at: datetime, worker: asyncio.Task[Any]) -> Held:
+        """Renew this delivery's lease for ``worker`` (until :meth:`release`)."""
+        held = Held(worker=worker, until=claimed_at + self.lease)
         self.held[delivery_id] = held
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
@@ -89,7 +95,7 @@ class LeaseKeeper:
     async def _run(self) -> None:
         period = self.lease.total_seconds() / 3
         while self.held:
-            running = [h.until for h in self.held.values() if not h.lost and not h.call.done()]
+            running = [h.until for h in self.held.values() if not h.lost and h.publishing]
             wait = period
             if running:
                 wait = min(period, (min(running) - utcnow()).total_seconds())
@@ -124,7 +130,7 @@ class LeaseKeeper:
         for delivery_id, lease in held.items():
             if delivery_id in renewed:
                 lease.until = until
-            elif not lease.call.done() and not lease.lost:
+            elif lease.publishing and not lease.lost:
                 # Not returned while still publishing: the lease was taken back. (A
                 # worker that finished meanwhile has written its outcome: not lost.)
                 log.warning("lease lost during publish", delivery_id=str(delivery_id))

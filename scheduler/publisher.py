@@ -38,8 +38,9 @@ Outcomes per the typed errors of ``app.networks.base``:
 
 A worker that loses its lease (the reaper or a person took the delivery back, or
 no renewal succeeded before it ran out) stops at once: the lease keeper cancels the
-adapter's call, and a checkpoint it tries to store raises :class:`LeaseLost`, so no
-further request goes out; the lease's new holder settles the delivery.
+worker while its adapter call runs (in the worker's own task), and a checkpoint it
+tries to store raises :class:`LeaseLost`, so no further request goes out; the
+lease's new holder settles the delivery.
 """
 
 from __future__ import annotations
@@ -176,21 +177,26 @@ async def publish(runtime: SchedulerRuntime, job: Claimed) -> None:
         return
     request = build_request(job, credentials)
     loop = asyncio.get_running_loop()
-    call = loop.create_task(
-        _timed(adapter.publish(request, _checkpointer(runtime, job)), job),
-        name=f"adapter-{job.delivery_id}",
-    )
+    worker = asyncio.current_task()
+    assert worker is not None
     leases = lease_keeper(runtime)
-    lease = leases.hold(job.delivery_id, job.claimed_at, call)
+    # The adapter runs in this task (a task of its own cost a turn of the loop before
+    # each request): losing the lease cancels this task while it publishes.
+    lease = leases.hold(job.delivery_id, job.claimed_at, worker)
     started = loop.time()
     try:
-        result = await call
+        try:
+            result = await _timed(adapter.publish(request, _checkpointer(runtime, job)), job)
+        finally:
+            lease.publishing = False
     except LeaseLost:
         log.warning("lease lost: checkpoint refused, publish abandoned", **ids)
     except asyncio.CancelledError:
-        stopping = asyncio.current_task()
-        if not lease.lost or (stopping is not None and stopping.cancelling()):
-            raise  # this worker itself is cancelled (the process stops)
+        # The lease keeper's cancellation is the only one when the lease is lost and
+        # nobody else (the process stopping) cancelled this worker too.
+        if not lease.lost or worker.cancelling() > 1:
+            raise
+        worker.uncancel()
         log.warning("lease lost: publish abandoned", **ids)
     except RateLimitedError as limited:
         await finish_rate_limited(runtime, job, limited, credentials)

@@ -240,6 +240,37 @@ async def test_a_stolen_lease_cancels_the_publish_at_the_next_renewal(
     assert attempt.outcome is AttemptOutcome.started
 
 
+async def test_a_lost_lease_stops_the_publish_but_not_the_process_stop(
+    runtime: SchedulerRuntime, database: Database, scripted: list[ScriptedSandbox]
+) -> None:
+    """The adapter runs in the worker's own task: the lease keeper's cancellation ends
+    the publish and the worker returns; a stop of the process at the same moment still
+    ends the worker as cancelled (it is not swallowed as the lease's)."""
+    gate = Gate()
+    delivery, lost_only = await _claim_and_start(runtime, database, gate)
+    lease_keeper(runtime).held[delivery.id].lose()
+    async with asyncio.timeout(5):
+        await lost_only  # returns: the lease's holder settles the delivery
+    assert not lost_only.cancelled()
+
+    second_gate = Gate()
+    ScriptedSandbox.script = _two_requests(second_gate)
+    second = await approved_delivery(database, await make_world(database))
+    [job] = await claim(runtime, 1)
+    stopped = publisher.start(runtime, job)
+    async with asyncio.timeout(5):
+        await second_gate.reached.wait()
+    lease_keeper(runtime).held[second.id].lose()
+    stopped.cancel()  # the process stops
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await stopped
+    assert [adapter.steps for adapter in scripted] == [
+        ["upload", "cancelled"],
+        ["upload", "cancelled"],
+    ]
+
+
 async def test_a_checkpoint_after_the_lease_was_stolen_stops_the_adapter(
     runtime: SchedulerRuntime, database: Database, scripted: list[ScriptedSandbox]
 ) -> None:
