@@ -269,3 +269,40 @@ async def test_the_outcome_transaction_claims_the_next_deliveries_for_the_slots_
     [job] = await claim(runtime, 1)
     await asyncio.wait_for(publisher.start(runtime, job), timeout=10)
     assert await _by_status(database) == {"published": 8, "pending": 2}
+
+
+async def test_the_outcome_claim_does_not_count_what_it_just_published_as_busy(
+    runtime: SchedulerRuntime,
+    database: Database,
+    platform: LoopbackPlatform,
+    loopback_adapter: None,
+) -> None:
+    """One send at a time on the channel: the outcome that frees the channel's only
+    place claims the next delivery of that channel (the row it publishes no longer
+    counts against the channel's limit)."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
+    for i in range(4):
+        await approved_delivery(database, world, text=f"one at a time {i}")
+    runtime.settings.publish_workers = 2
+    runtime.settings.publish_per_channel = 1
+    clock = AsyncIOScheduler()
+    clock.start()  # no dispatch job: only the outcomes' transactions claim
+    runtime.scheduler = clock
+    sending_seen: list[int] = []
+    try:
+        jobs = await claim(runtime, runtime.free_slots)
+        assert len(jobs) == 1  # the channel's one place
+        publisher.start(runtime, jobs[0])
+
+        async def all_published() -> bool:
+            sending_seen.append(await count_status(database, DeliveryStatus.sending))
+            return (await _by_status(database)).get("published") == 4
+
+        await wait_for(all_published, seconds=20)
+    finally:
+        clock.shutdown(wait=False)
+    await workers_done(runtime)
+    assert max(sending_seen) <= 1
+    assert sorted(platform.count.values()) == [1] * 4
