@@ -234,27 +234,11 @@ async def test_the_outcome_transaction_claims_the_next_deliveries_for_the_slots_
     next due deliveries for the slots it frees, and their workers take the slots over:
     with no dispatch job at all, two slots carry a queue of seven through, never more
     than two ``sending`` at once. Once the scheduler stops, outcomes claim nothing."""
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
     for i in range(7):
         await approved_delivery(database, world, text=f"queued {i}")
     runtime.settings.publish_workers = 2
-    clock = AsyncIOScheduler()
-    clock.start()  # no dispatch job: only the outcomes' transactions claim
-    runtime.scheduler = clock
-    sending_seen: list[int] = []
-    try:
-        for job in await claim(runtime, runtime.free_slots):
-            publisher.start(runtime, job)
-
-        async def all_published() -> bool:
-            sending_seen.append(await count_status(database, DeliveryStatus.sending))
-            return (await _by_status(database)).get("published") == 7
-
-        await wait_for(all_published, seconds=20)
-    finally:
-        clock.shutdown(wait=False)
+    sending_seen = await _published_without_dispatch(runtime, database, 7)
 
     async def slots_free() -> bool:
         return runtime.free_slots == 2
@@ -280,29 +264,38 @@ async def test_the_outcome_claim_does_not_count_what_it_just_published_as_busy(
     """One send at a time on the channel: the outcome that frees the channel's only
     place claims the next delivery of that channel (the row it publishes no longer
     counts against the channel's limit)."""
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     world = await make_world(database, network=Network.webhook, credentials={"url": platform.url})
     for i in range(4):
         await approved_delivery(database, world, text=f"one at a time {i}")
     runtime.settings.publish_workers = 2
     runtime.settings.publish_per_channel = 1
+    sending_seen = await _published_without_dispatch(runtime, database, 4)
+    await workers_done(runtime)
+    assert max(sending_seen) <= 1
+    assert sorted(platform.count.values()) == [1] * 4
+
+
+async def _published_without_dispatch(
+    runtime: SchedulerRuntime, database: Database, published: int
+) -> list[int]:
+    """Claim for the free slots once, then let only the outcomes' transactions claim
+    (a clock with no dispatch job) until ``published`` deliveries are out; the counts
+    of ``sending`` seen meanwhile."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     clock = AsyncIOScheduler()
-    clock.start()  # no dispatch job: only the outcomes' transactions claim
+    clock.start()
     runtime.scheduler = clock
     sending_seen: list[int] = []
     try:
-        jobs = await claim(runtime, runtime.free_slots)
-        assert len(jobs) == 1  # the channel's one place
-        publisher.start(runtime, jobs[0])
+        for job in await claim(runtime, runtime.free_slots):
+            publisher.start(runtime, job)
 
         async def all_published() -> bool:
             sending_seen.append(await count_status(database, DeliveryStatus.sending))
-            return (await _by_status(database)).get("published") == 4
+            return (await _by_status(database)).get("published") == published
 
         await wait_for(all_published, seconds=20)
     finally:
         clock.shutdown(wait=False)
-    await workers_done(runtime)
-    assert max(sending_seen) <= 1
-    assert sorted(platform.count.values()) == [1] * 4
+    return sending_seen
