@@ -62,7 +62,10 @@ class Held:
     def lose(self) -> None:
         """The lease is gone: a worker still publishing is cancelled (it tells this
         cancellation from the process's stop by ``lost``, see
-        ``scheduler.publisher.publish``)."""
+        ``scheduler.publisher.publish``). Once: a second cancellation would read as
+        the process stopping."""
+        if self.lost:
+            return
         self.lost = True
         if self.publishing:
             self.worker.cancel()
