@@ -3,12 +3,13 @@
 The claim is one ``UPDATE ... RETURNING`` that sets ``sending``, a lease and
 ``attempts + 1`` on at most the free worker slots of this process, and returns what
 the workers need (the copy's content, the channel's credentials: scalar subqueries in
-``RETURNING``, which saved a statement per claim, bench/README.md). On PostgreSQL the
-same statement inserts the attempt rows (a data-modifying CTE). A claim is plain Core
-run by :meth:`app.db.Database.run_write` (SQLite: in a writer thread); under a burst
-most claims are made by the transaction that writes published outcomes, for the
-slots it frees (``scheduler.publisher.PublishedBatch``), and dispatch claims for the
-slots left free:
+``RETURNING``, which saved a statement per claim, bench/README.md). On SQLite it is
+plain Core run in the writer thread of :meth:`app.db.Database.run_write`; on
+PostgreSQL it is a statement of the function of :mod:`scheduler.pg_cycle` (one round
+trip), where the same statement inserts the attempt rows (a data-modifying CTE).
+Under a burst most claims are made by the transaction that writes published
+outcomes, for the slots it frees (``scheduler.publisher.PublishedBatch``), and
+dispatch claims for the slots left free:
 
 - PostgreSQL: the candidates are locked ``FOR UPDATE SKIP LOCKED`` (so several
   scheduler processes never claim the same row), their channel ``FOR NO KEY UPDATE
@@ -143,10 +144,10 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _D, _V, _P, _C, _W = (model.__table__ for model in (Delivery, Variant, Post, Channel, Workspace))
 # The claim returns what the workers need (the columns of ``_CLAIMED_ROWS``, the
 # other tables' through scalar subqueries, which both backends allow in RETURNING):
-# no second statement to read them in the claim's transaction. Built once per backend
-# (parsing a text() statement for its parameters is not free).
-# PostgreSQL: the attempt rows are inserted by the same statement (one round trip
-# through the event loop less per claim): the UPDATE becomes a data-modifying CTE.
+# no second statement to read them in the claim's transaction. SQLite's is built once
+# (parsing a text() statement for its parameters is not free); PostgreSQL's is a
+# statement of ``scheduler.pg_cycle``'s function, where the same statement inserts the
+# attempt rows: the UPDATE becomes a data-modifying CTE.
 _CLAIM_WITH_ATTEMPTS = """, claimed AS (
 {update}
 ), started AS (
@@ -154,20 +155,24 @@ _CLAIM_WITH_ATTEMPTS = """, claimed AS (
     SELECT gen_random_uuid(), claimed.id, :now, 'started', :owner FROM claimed
     RETURNING id AS attempt_id, delivery_id
 )
-SELECT claimed.*, started.attempt_id FROM claimed JOIN started ON started.delivery_id = claimed.id
+SELECT {columns} FROM claimed JOIN started ON started.delivery_id = claimed.id
 """
 
 
-def _claim_sql(dialect: str) -> str:
+def claim_sql(dialect: str, columns: str = "claimed.*, started.attempt_id") -> str:
+    """The claim's SQL (``columns``: what PostgreSQL's returns, over ``claimed`` and
+    ``started``)."""
     sql = _CLAIM.format(busy=_BUSY, claimable=_claimable(dialect), lock=_LOCKS[dialect])
     if dialect != "postgresql":
         return sql
     head, update = sql.split("\nUPDATE delivery\n", 1)
-    return head + _CLAIM_WITH_ATTEMPTS.format(update="UPDATE delivery\n" + update.rstrip())
+    return head + _CLAIM_WITH_ATTEMPTS.format(
+        update="UPDATE delivery\n" + update.rstrip(), columns=columns
+    )
 
 
-CLAIM = {
-    dialect: text(_claim_sql(dialect))
+CLAIM_SQLITE = (
+    text(claim_sql("sqlite"))
     .bindparams(_NOW, bindparam("lease", type_=UTCDateTime()))
     .columns(
         id=Uuid(),
@@ -178,13 +183,10 @@ CLAIM = {
         due_at=_D.c.due_at.type,
         media=_V.c.media.type,
         post_media=_P.c.media.type,
-        network=_C.c.network.type,
         credentials_encrypted=_C.c.credentials_encrypted.type,
         limits=_C.c.limits.type,
-        attempt_id=Uuid(),
     )
-    for dialect in _LOCKS
-}
+)
 _LEFT_OVER = {
     dialect: text("WITH " + _BUSY + " SELECT d.id" + _claimable(dialect) + " LIMIT 1").bindparams(
         _NOW
@@ -236,6 +238,10 @@ async def claim(
         return []
     now = now or utcnow()
     await mark_missed_if_due(runtime, now)
+    if runtime.database.dialect == "postgresql":
+        from scheduler import pg_cycle  # it builds its function from this module's SQL
+
+        return (await pg_cycle.publish_and_claim(runtime, [], slots, now=now)).claimed
     return await runtime.database.run_write(
         partial(claim_in, runtime=runtime, slots=slots, now=now)
     )
@@ -253,47 +259,47 @@ async def mark_missed_if_due(runtime: SchedulerRuntime, now: datetime) -> None:
     runtime.missed_marked_at = now
 
 
+def claim_parameters(runtime: SchedulerRuntime, slots: int, now: datetime) -> dict[str, Any]:
+    """The claim's parameters (both backends)."""
+    settings = runtime.settings
+    return {
+        "now": now,
+        "lease": now + timedelta(seconds=settings.publish_lease_seconds),
+        "owner": runtime.process_id,
+        "per_channel": settings.publish_per_channel,
+        "scan": max(slots * SCAN_FACTOR, 50),
+        "slots": slots,
+    }
+
+
 def claim_in(
     connection: Connection, *, runtime: SchedulerRuntime, slots: int, now: datetime
 ) -> list[Claimed]:
-    """Claim at most ``slots`` due deliveries in ``connection``'s transaction (plain
-    Core: run through :meth:`app.db.Database.run_write`). Also called by the writer of
-    published outcomes, for the slots its transaction frees
-    (``scheduler.publisher.PublishedBatch``)."""
-    settings = runtime.settings
-    rows = connection.execute(
-        CLAIM[runtime.database.dialect],
-        {
-            "now": now,
-            "lease": now + timedelta(seconds=settings.publish_lease_seconds),
-            "owner": runtime.process_id,
-            "per_channel": settings.publish_per_channel,
-            "scan": max(slots * SCAN_FACTOR, 50),
-            "slots": slots,
-        },
-    ).all()
+    """SQLite: claim at most ``slots`` due deliveries in ``connection``'s transaction
+    (plain Core, in the writer thread of :meth:`app.db.Database.run_write`). Also called
+    by the writer of published outcomes, for the slots its transaction frees
+    (``scheduler.publisher.PublishedBatch``). PostgreSQL claims through
+    ``scheduler.pg_cycle``'s function."""
+    rows = connection.execute(CLAIM_SQLITE, claim_parameters(runtime, slots, now)).all()
     CLAIM_BATCH.observe(len(rows))
     if not rows:
         return []
-    if runtime.database.dialect == "postgresql":  # inserted by the claim itself
-        attempt_ids = {row.id: row.attempt_id for row in rows}
-    else:
-        attempt_ids = {row.id: uuid.uuid4() for row in rows}
-        connection.execute(
-            _NEW_ATTEMPTS,
-            [
-                {
-                    "id": attempt_id,
-                    "delivery_id": delivery_id,
-                    "started_at": now,
-                    "outcome": AttemptOutcome.started,
-                    "process_id": runtime.process_id,
-                }
-                for delivery_id, attempt_id in attempt_ids.items()
-            ],
-        )
+    attempt_ids = {row.id: uuid.uuid4() for row in rows}
+    connection.execute(
+        _NEW_ATTEMPTS,
+        [
+            {
+                "id": attempt_id,
+                "delivery_id": delivery_id,
+                "started_at": now,
+                "outcome": AttemptOutcome.started,
+                "process_id": runtime.process_id,
+            }
+            for delivery_id, attempt_id in attempt_ids.items()
+        ],
+    )
     attempts = {i: (a, now) for i, a in attempt_ids.items()}
-    return claimed_from(runtime, connection, rows, attempts)
+    return claimed_from(runtime, rows, attempts, _media(connection, media_ids(rows)))
 
 
 # What a worker needs of its delivery, for deliveries claimed already (the reaper's
@@ -341,20 +347,22 @@ async def load_claimed(
     def load(sync_session: Session) -> list[Claimed]:
         connection = sync_session.connection()
         rows = connection.execute(_CLAIMED_ROWS, {"ids": list(attempts)}).all()
-        return claimed_from(runtime, connection, rows, attempts)
+        return claimed_from(runtime, rows, attempts, _media(connection, media_ids(rows)))
 
     return await session.run_sync(load)
 
 
 def claimed_from(
     runtime: SchedulerRuntime,
-    connection: Connection,
     rows: Sequence[Any],
     attempts: dict[uuid.UUID, tuple[uuid.UUID, datetime]],
+    media: dict[str, Any],
 ) -> list[Claimed]:
-    """Claimed deliveries from rows with the columns of ``_CLAIMED_ROWS``."""
-    contents = {
-        row.id: effective_content(
+    """Claimed deliveries from rows with the columns of ``_CLAIMED_ROWS`` (read as
+    attributes); ``media``: the media rows they name, by id (:func:`media_ids`)."""
+    claimed = []
+    for row in rows:
+        content = effective_content(
             base_text=row.body,
             base_media=row.post_media or [],
             base_link=row.post_link,
@@ -362,12 +370,6 @@ def claimed_from(
             media=row.media,
             link=row.link,
         )
-        for row in rows
-    }
-    media = _media(connection, [item for c in contents.values() for item in c.media])
-    claimed = []
-    for row in rows:
-        content = contents[row.id]
         claimed.append(
             Claimed(
                 delivery_id=row.id,
@@ -375,7 +377,7 @@ def claimed_from(
                 workspace_id=row.workspace_id,
                 post_id=row.post_id,
                 channel_id=row.channel_id,
-                network=row.network,
+                network=Network(row.network),
                 credentials_encrypted=row.credentials_encrypted,
                 limits=dict(row.limits or {}),
                 idempotency_key=row.idempotency_key,
@@ -393,15 +395,24 @@ def claimed_from(
     return claimed
 
 
+def media_ids(rows: Sequence[Any]) -> set[uuid.UUID]:
+    """The media the rows' copy (variant or post) names."""
+    return {
+        uuid.UUID(str(item["media_id"]))
+        for row in rows
+        for item in (row.media or []) + (row.post_media or [])
+        if item.get("media_id")
+    }
+
+
 _MEDIA = Media.__table__
 
 
-def _media(connection: Connection, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The media rows (id, file hash, type, alt) the items name, by id."""
-    ids = {str(item.get("media_id")) for item in items if item.get("media_id")}
+def _media(connection: Connection, ids: set[uuid.UUID]) -> dict[str, Any]:
+    """The media rows (id, file hash, type, alt) with these ids, by id."""
     if not ids:
         return {}
-    rows = connection.execute(select(_MEDIA).where(_MEDIA.c.id.in_([uuid.UUID(i) for i in ids])))
+    rows = connection.execute(select(_MEDIA).where(_MEDIA.c.id.in_(ids)))
     return {str(row.id): row for row in rows}
 
 

@@ -82,9 +82,11 @@ from app.networks.base import (
 )
 from app.notifications.service import Event, notify, post_people
 from app.observability import ADAPTER_LATENCY
+from scheduler import pg_cycle
 from scheduler.channel_state import expire_channel, same_credentials
 from scheduler.dispatch import Claimed, claim_in, mark_missed_if_due
 from scheduler.leases import lease_keeper
+from scheduler.pg_cycle import Published
 from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.publisher")
@@ -386,34 +388,6 @@ WHERE id IN (SELECT value FROM json_each(:attempt_ids))"""
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-# PostgreSQL: the whole batch in one statement (one round trip through the event loop
-# instead of three): the rows still leased to this process become published, their
-# attempts are closed, and the ids written come back (the others lost their lease).
-_PUBLISH_BATCH_PG = (
-    text(
-        """WITH b AS (
-    SELECT * FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:attempt_ids AS uuid[]), CAST(:external_ids AS text[]),
-        CAST(:urls AS text[]), CAST(:hashes AS text[])
-    ) AS b(id, attempt_id, external_id, external_url, content_hash)
-), closed AS (
-    UPDATE delivery_attempt
-    SET finished_at = :now, outcome = 'published', error = NULL, http_status = NULL
-    FROM b WHERE delivery_attempt.id = b.attempt_id
-)
-UPDATE delivery
-SET status = 'published', external_id = b.external_id, external_url = b.external_url,
-    published_at = :now, published_content_hash = b.content_hash, checkpoint = '{}',
-    last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
-FROM b
-WHERE delivery.id = b.id AND delivery.status = 'sending' AND delivery.lease_owner = :owner
-RETURNING delivery.id"""
-    )
-    .bindparams(bindparam("now", type_=UTCDateTime()))
-    .columns(id=Uuid())
-)
-
-
 @dataclass(slots=True)
 class _Waiting:
     """A published outcome handed to the writer by its worker (``task``), which holds
@@ -432,15 +406,16 @@ class PublishedBatch:
     committed (or failed: the worker then fails as it would have with a write of its
     own, and the reaper settles its lease). The writer is a task that runs while
     outcomes wait, a group commit: it writes up to ``BATCH_LIMIT`` of them in one
-    transaction (two executemany UPDATEs, guarded by the lease as one worker's write
-    is: a delivery whose lease this process lost is written only from ``retrying``,
-    ``uncertain`` or ``pending``, as before), and whatever finished meanwhile goes in
+    transaction (guarded by the lease as one worker's write is: a delivery whose lease
+    this process lost is written only from ``retrying``, ``uncertain`` or ``pending``;
+    on PostgreSQL one call of :mod:`scheduler.pg_cycle`'s function, on SQLite two
+    statements in the writer thread), and whatever finished meanwhile goes in
     the next one. No fixed window: a burst makes batches by itself, and a worker holds
     its slot no longer than one write (a 20 ms window made the slots fill and empty
     in waves, bench/README.md).
 
-    The same transaction claims the next due deliveries for the slots it frees
-    (:func:`scheduler.dispatch.claim_in`), and their workers take the slots over at
+    The same transaction claims the next due deliveries for the slots it frees (the
+    claim of :mod:`scheduler.dispatch`), and their workers take the slots over at
     the commit: under a burst a slot goes from one request to the next in one
     transaction instead of two (the outcome's, then a claim's after dispatch woke),
     and the deliveries ``sending`` still never outnumber the slots.
@@ -474,20 +449,17 @@ class PublishedBatch:
                 try:
                     if refill:
                         await mark_missed_if_due(runtime, utcnow())
-                    claimed = await with_db_retries(
-                        runtime,
-                        partial(runtime.database.run_write, partial(self._write, batch, refill)),
-                    )
+                    claimed = await with_db_retries(runtime, partial(self._write, batch, refill))
                 except Exception as error:
                     for waiting in batch:
                         if not waiting.written.done():
                             waiting.written.set_exception(error)
-                    continue
                 except BaseException:
                     for waiting in batch:
                         waiting.written.cancel()
                     raise
-                self._hand_over(batch, claimed)
+                else:
+                    self._hand_over(batch, claimed)
         finally:
             # Cancelled (the process stops): nobody writes what still waits.
             for waiting in self.waiting:
@@ -509,47 +481,34 @@ class PublishedBatch:
         for waiting in finished:
             waiting.written.set_result(None)
 
-    def _write(self, batch: list[_Waiting], refill: int, connection: Connection) -> list[Claimed]:
-        """Write the batch and claim ``refill`` next deliveries, in one transaction
-        (plain Core: :meth:`app.db.Database.run_write` runs it in SQLite's writer
-        thread)."""
+    async def _write(self, batch: list[_Waiting], refill: int) -> list[Claimed]:
+        """Write the batch and claim ``refill`` next deliveries, in one transaction."""
         runtime = self.runtime
-        now = utcnow()
         if runtime.database.dialect == "postgresql":
-            owned = self._write_postgresql(batch, connection, now)
-        else:
-            owned = self._write_sqlite(batch, connection, now)
-        for waiting in batch:
-            if waiting.job.delivery_id not in owned:
-                connection.execute(_published_without_lease_update(waiting.job, waiting.result))
-        if not refill:
-            return []
-        return claim_in(connection, runtime=runtime, slots=refill, now=utcnow())
-
-    def _write_postgresql(
-        self, batch: list[_Waiting], connection: Connection, now: datetime
-    ) -> set[Any]:
-        """One statement; the ids of the rows this process still held."""
-        return set(
-            connection.execute(
-                _PUBLISH_BATCH_PG,
-                {
-                    "ids": [waiting.job.delivery_id for waiting in batch],
-                    "attempt_ids": [waiting.job.attempt_id for waiting in batch],
-                    "external_ids": [waiting.result.external_id for waiting in batch],
-                    "urls": [waiting.result.url for waiting in batch],
-                    "hashes": [waiting.job.content_hash for waiting in batch],
-                    "now": now,
-                    "owner": self.runtime.process_id,
-                },
-            ).scalars()
-        )
+            outcomes = [
+                Published(
+                    delivery_id=waiting.job.delivery_id,
+                    attempt_id=waiting.job.attempt_id,
+                    external_id=waiting.result.external_id,
+                    url=waiting.result.url,
+                    content_hash=waiting.job.content_hash,
+                )
+                for waiting in batch
+            ]
+            cycle = await pg_cycle.publish_and_claim(runtime, outcomes, refill)
+            for delivery_id in cycle.late:
+                log.warning("published after losing the lease", delivery_id=str(delivery_id))
+            return cycle.claimed
+        return await runtime.database.run_write(partial(self._write_sqlite, batch, refill))
 
     def _write_sqlite(
-        self, batch: list[_Waiting], connection: Connection, now: datetime
-    ) -> set[Any]:
-        """Two statements (in SQLite's writer thread, where a statement costs no trip
-        through the event loop); the ids of the rows this process still held."""
+        self, batch: list[_Waiting], refill: int, connection: Connection
+    ) -> list[Claimed]:
+        """SQLite: the batch in two statements and the claim, in the writer thread's
+        transaction (:meth:`app.db.Database.run_write`), where a statement costs no
+        trip through the event loop."""
+        runtime = self.runtime
+        now = utcnow()
         outcomes = [
             {
                 "id": waiting.job.delivery_id.hex,
@@ -562,14 +521,19 @@ class PublishedBatch:
         owned = set(
             connection.execute(
                 _PUBLISH_BATCH_SQLITE,
-                {"outcomes": json.dumps(outcomes), "now": now, "owner": self.runtime.process_id},
+                {"outcomes": json.dumps(outcomes), "now": now, "owner": runtime.process_id},
             ).scalars()
         )
         attempt_ids = [waiting.job.attempt_id.hex for waiting in batch]
         connection.execute(
             _CLOSE_BATCH_SQLITE, {"attempt_ids": json.dumps(attempt_ids), "now": now}
         )
-        return owned
+        for waiting in batch:
+            if waiting.job.delivery_id not in owned:
+                connection.execute(_published_without_lease_update(waiting.job, waiting.result))
+        if not refill:
+            return []
+        return claim_in(connection, runtime=runtime, slots=refill, now=utcnow())
 
 
 def published_batch(runtime: SchedulerRuntime) -> PublishedBatch:

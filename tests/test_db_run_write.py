@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -130,3 +132,56 @@ async def test_postgresql_plans_the_hot_statements_once(database: Database) -> N
     assert await database.run_write(mode) == "force_generic_plan"
     async with database.read_session() as session:  # everything else: the default
         assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
+
+
+async def test_run_hot_is_autocommit_on_the_hot_pool(database: Database) -> None:
+    """PostgreSQL: ``run_hot`` hands out the hot pool's asyncpg connection with no
+    transaction open: one statement is one round trip, committed by itself."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+
+    async with database.write_session() as session:
+        await make_workspace(session, name="Cold")
+        await session.commit()
+
+    async def rename(connection: Any) -> tuple[bool, str]:
+        await connection.execute("UPDATE workspace SET name = 'Hot'")
+        return connection.is_in_transaction(), await connection.fetchval("SHOW plan_cache_mode")
+
+    in_transaction, mode = await database.run_hot(rename)
+
+    assert not in_transaction and mode == "force_generic_plan"
+    assert await _names(database) == {"Hot"}  # seen from another connection: committed
+
+
+async def test_run_hot_replaces_a_dropped_connection(database: Database) -> None:
+    """PostgreSQL: a hot connection the server dropped fails its first statement; the
+    work runs again, once, on a new connection. A failing statement is raised as it is
+    and does not cost the next call anything."""
+    if database.is_sqlite:
+        pytest.skip("a SQLite file has no connection to drop")
+    from sqlalchemy import text
+
+    async def backend_pid(connection: Any) -> int:
+        return await connection.fetchval("SELECT pg_backend_pid()")
+
+    first = await database.run_hot(backend_pid)
+    async with database.engine.connect() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    runs = []
+
+    async def counted(connection: Any) -> int:
+        runs.append(1)
+        return await backend_pid(connection)
+
+    second = await database.run_hot(counted)
+
+    assert second != first
+    assert len(runs) in (1, 2)
+
+    async def broken(connection: Any) -> None:
+        await connection.execute("SELECT * FROM no_such_table")
+
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await database.run_hot(broken)
+    assert await database.run_hot(backend_pid) > 0
