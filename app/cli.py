@@ -100,6 +100,14 @@ async def _migrate(settings: Settings) -> list[str]:
         before = await migrate.current_revisions(engine)
         await migrate.upgrade(engine)
         after = await migrate.current_revisions(engine)
+        if engine.dialect.name == "postgresql":
+            # The scheduler's function (made here by the role that migrates: the
+            # scheduler's own role may not be allowed to create anything).
+            from scheduler.pg_cycle import make_function
+
+            async with engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                await make_function(raw.driver_connection)
     finally:
         await engine.dispose()
     return [] if before == after else sorted(after)

@@ -182,14 +182,26 @@ class Cycle:
     late: list[Any]
 
 
+class FunctionMissing(RuntimeError):
+    """This version's function does not exist and this role may not create it."""
+
+
 async def make_function(connection: asyncpg.Connection) -> None:
-    """Create this version's function unless it exists."""
+    """Create this version's function unless it exists (``almanac migrate`` does, and a
+    scheduler on first use)."""
     if await connection.fetchval(_EXISTS, NAME):
         return
-    async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock($1)", _CREATE_LOCK)
-        if not await connection.fetchval(_EXISTS, NAME):
-            await connection.execute(_CREATE)
+    try:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _CREATE_LOCK)
+            if not await connection.fetchval(_EXISTS, NAME):
+                await connection.execute(_CREATE)
+    except asyncpg.InsufficientPrivilegeError as refused:
+        raise FunctionMissing(
+            f"the scheduler's database function {NAME} does not exist, and this database "
+            f"role may not create it ({refused}): run `almanac migrate` of this version "
+            "with the role that migrates"
+        ) from None
 
 
 async def publish_and_claim(

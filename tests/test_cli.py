@@ -76,6 +76,21 @@ async def test_migrate_fresh_postgresql(tmp_path: Path) -> None:
         result = almanac("migrate", env=env)
         assert result.returncode == 0, result.stderr
         assert "Database migrated to" in result.stdout
+        # The scheduler's function is made by the role that migrates.
+        from sqlalchemy import text
+
+        from app.db import create_engine
+        from scheduler.pg_cycle import NAME
+
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                found = await connection.scalar(
+                    text("SELECT count(*) FROM pg_proc WHERE proname = :name"), {"name": NAME}
+                )
+        finally:
+            await engine.dispose()
+        assert found == 1
     finally:
         await drop_pg_database(name)
 

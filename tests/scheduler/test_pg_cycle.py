@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 
 from app.db import Database
@@ -63,3 +64,29 @@ async def test_a_claim_makes_the_function_again_when_it_was_dropped(
 
     assert [job.delivery_id for job in await claim(runtime, 5)] == [second.id]
     assert pg_cycle.NAME in dict(await _functions(database))
+
+
+async def test_a_role_that_may_not_create_it_gets_a_clear_error(database: Database) -> None:
+    """``almanac migrate`` makes the function; a scheduler whose role may not create
+    anything and finds it missing says what to do."""
+    await _drop(database)
+    url = database.engine.url
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    role = f"almanac_limited_{url.database}"[:60]
+    try:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"')
+        limited = await asyncpg.connect(
+            host=url.host, port=url.port, user=role, database=url.database
+        )
+        try:
+            with pytest.raises(pg_cycle.FunctionMissing, match="run `almanac migrate`"):
+                await pg_cycle.make_function(limited)
+        finally:
+            await limited.close()
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
