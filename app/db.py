@@ -26,7 +26,6 @@ import asyncpg
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -139,30 +138,18 @@ class Database:
         return self.dialect == "sqlite"
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` (synchronous Core code on a :class:`Connection`) in one write
-        transaction, committed when it returns. For the scheduler's hot transactions
-        (claims, published outcomes); everything else uses :attr:`write_session`.
-
-        - SQLite: in a writer thread of its own (:class:`_SQLiteWriter`).
-        - PostgreSQL: through the async engine (``run_sync``), on a small pool of its
-          own that does not ping at checkout (a round trip per transaction): a
-          connection found dropped is replaced and the work run once more.
-        """
-        if self.is_sqlite:
-            writer = self._sqlite_writer
-            if writer is None:
-                writer = self._sqlite_writer = _SQLiteWriter(self.engine.url)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(writer.thread, writer.run, work)
-        engine = self._hot()
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-        async with engine.begin() as connection:
-            return await connection.run_sync(work)
+        """SQLite: run ``work`` (synchronous Core code on a :class:`Connection`) in one
+        write transaction in a writer thread of its own (:class:`_SQLiteWriter`),
+        committed when it returns. For the scheduler's hot transactions (claims,
+        published outcomes); PostgreSQL's are one function call each
+        (:meth:`run_hot`), and everything else uses :attr:`write_session`."""
+        if not self.is_sqlite:
+            raise RuntimeError("run_write is SQLite's writer thread; on PostgreSQL use run_hot")
+        writer = self._sqlite_writer
+        if writer is None:
+            writer = self._sqlite_writer = _SQLiteWriter(self.engine.url)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(writer.thread, writer.run, work)
 
     async def run_hot(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """PostgreSQL: ``work`` on a hot connection's own asyncpg connection, in
@@ -182,8 +169,12 @@ class Database:
             driver = raw.driver_connection
             try:
                 return await work(driver)
-            except Exception as error:
-                lost = isinstance(error, _CONNECTION_LOST) or driver.is_closed()
+            except BaseException as error:
+                # Whatever stopped it (a cancellation mid-statement too), the connection
+                # is not given back to the pool in an unknown state.
+                lost = isinstance(error, Exception) and (
+                    isinstance(error, _CONNECTION_LOST) or driver.is_closed()
+                )
                 await connection.invalidate()
                 if lost:
                     raise HotConnectionLost(str(error) or type(error).__name__) from error
