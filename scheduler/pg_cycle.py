@@ -49,8 +49,9 @@ from scheduler.runtime import SchedulerRuntime
 log = get_logger("almanac.scheduler.pg_cycle")
 
 # One row per claimed delivery, and one per published outcome whose lease this process
-# had lost (``late``: written from ``retrying``, ``uncertain`` or ``pending``, the post
-# being out all the same), with its id only.
+# had lost (``late``, its id only: written as published if the reaper or a person left
+# it ``retrying``, ``uncertain`` or ``pending``, the post being out all the same; left
+# alone if another process holds it now).
 COLUMNS = (
     ("late", "boolean"),
     ("id", "uuid"),
@@ -124,12 +125,12 @@ _OUTCOMES = f"""WITH b AS (
 ), held AS (
     UPDATE delivery{_PUBLISHED}
     WHERE delivery.id = b.id AND delivery.status = 'sending' AND delivery.lease_owner = :owner
-), late AS (
+    RETURNING delivery.id
+), taken_back AS (
     UPDATE delivery{_PUBLISHED}
     WHERE delivery.id = b.id AND delivery.status IN ('retrying', 'uncertain', 'pending')
-    RETURNING delivery.id
 )
-SELECT {_select("late")} FROM late"""
+SELECT {_select("late")} FROM b AS late WHERE late.id NOT IN (SELECT id FROM held)"""
 
 
 def _arguments(sql: str) -> str:
