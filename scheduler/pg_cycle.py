@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
 
 import asyncpg
 
@@ -169,8 +169,8 @@ _MADE: weakref.WeakSet[Database] = weakref.WeakSet()
 class Published:
     """A published outcome for the function: what ``PublishedBatch`` writes."""
 
-    delivery_id: Any
-    attempt_id: Any
+    delivery_id: uuid.UUID
+    attempt_id: uuid.UUID
     external_id: str | None
     url: str | None
     content_hash: str
@@ -179,8 +179,8 @@ class Published:
 @dataclass(frozen=True, slots=True)
 class Cycle:
     claimed: list[Claimed]
-    # Published outcomes written although this process had lost their lease.
-    late: list[Any]
+    # The published outcomes whose lease this process had lost (``COLUMNS``).
+    late: list[uuid.UUID]
 
 
 class FunctionMissing(RuntimeError):

@@ -86,7 +86,6 @@ from scheduler import pg_cycle
 from scheduler.channel_state import expire_channel, same_credentials
 from scheduler.dispatch import Claimed, claim_in, mark_missed_if_due
 from scheduler.leases import lease_keeper
-from scheduler.pg_cycle import Published
 from scheduler.runtime import SchedulerRuntime
 
 log = get_logger("almanac.scheduler.publisher")
@@ -486,7 +485,7 @@ class PublishedBatch:
         runtime = self.runtime
         if runtime.database.dialect == "postgresql":
             outcomes = [
-                Published(
+                pg_cycle.Published(
                     delivery_id=waiting.job.delivery_id,
                     attempt_id=waiting.job.attempt_id,
                     external_id=waiting.result.external_id,
