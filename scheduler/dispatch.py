@@ -159,9 +159,9 @@ SELECT {columns} FROM claimed JOIN started ON started.delivery_id = claimed.id
 """
 
 
-def claim_sql(dialect: str, columns: str = "claimed.*, started.attempt_id") -> str:
+def claim_sql(dialect: str, columns: str = "") -> str:
     """The claim's SQL (``columns``: what PostgreSQL's returns, over ``claimed`` and
-    ``started``)."""
+    ``started``; SQLite's returns what its ``RETURNING`` names)."""
     sql = _CLAIM.format(busy=_BUSY, claimable=_claimable(dialect), lock=_LOCKS[dialect])
     if dialect != "postgresql":
         return sql

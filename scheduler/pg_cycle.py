@@ -15,10 +15,11 @@ scanned all of it on every call as it grew (``bench/README.md``); every statemen
 it is meant to walk an index.
 
 It is made from the same SQL as SQLite's statements (``scheduler.dispatch``'s claim,
-the published batch below), on first use by each process, under a name carrying a
-hash of its definition: a process of another version makes and calls its own, and no
-migration is needed when the SQL changes. (Alembic does not know it: a downgrade
-leaves it behind, harmless, as it leaves earlier versions' functions.)
+the published batch below), by ``almanac migrate`` or else by a scheduler on first
+use, under a name carrying a hash of its definition: a process of another version
+makes and calls its own, and no migration is needed when the SQL changes. (Alembic
+does not know it: a downgrade leaves it behind, harmless, as it leaves earlier
+versions' functions.)
 """
 
 from __future__ import annotations
