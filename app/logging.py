@@ -9,6 +9,7 @@ so they are held at WARNING.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -61,8 +62,14 @@ def redact_library_records(*names: str) -> None:
             logger.addFilter(RedactRecords())
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    """Whether a field's name says secret: a busy process logs the same few names."""
+    return SECRET_FIELDS.search(key) is not None
+
+
 def _is_secret_name(key: object) -> bool:
-    return isinstance(key, str) and SECRET_FIELDS.search(key) is not None
+    return isinstance(key, str) and _secret_key(key)
 
 
 def _scrub(value: Any) -> Any:
@@ -82,9 +89,9 @@ def _scrub(value: Any) -> Any:
 def _redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     event.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key, value in list(event.items()):
-        if key != "event" and SECRET_FIELDS.search(key):
+        if key != "event" and _is_secret_name(key):
             event[key] = "[redacted]"
-        else:
+        elif not isinstance(value, (int, float)):
             event[key] = _scrub(value)
     return event
 
@@ -104,13 +111,15 @@ def _redacted_traceback(sio: TextIO, exc_info: Any) -> None:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
+    # Redaction before the level, the logger's name and the time are added: it
+    # would only search them (each log line of a busy scheduler counts).
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.ExtraAdder(),
+        _redact,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.stdlib.ExtraAdder(),
-        _redact,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
