@@ -239,6 +239,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     yield monkeypatch
 
 
+@pytest.fixture(autouse=True)
+def fresh_dns_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbound check keeps names' answers for seconds (``RecentAnswers``); each
+    test starts with none, so what one test resolved never answers for another."""
+    from app.net import outbound
+
+    monkeypatch.setattr(outbound, "_RECENT", outbound.RecentAnswers())
+
+
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashing() -> Iterator[None]:
     """argon2 at production cost takes ~0.3 s a hash; the tests hash hundreds of

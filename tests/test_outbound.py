@@ -236,6 +236,36 @@ async def test_resolution_uses_getaddrinfo(monkeypatch: pytest.MonkeyPatch) -> N
         await outbound.resolve("typo.example", 443)
 
 
+async def test_the_check_keeps_a_name_s_answer_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before every request a name is checked; its answer is kept ``seconds``, not
+    asked of the DNS each time. The address rules still apply to each check, a name
+    that did not resolve is asked again, and an old answer is asked again."""
+    monkeypatch.setattr(outbound, "_RECENT", outbound.RecentAnswers(seconds=0.2))
+    answers = [["93.184.216.34"], ["93.184.216.34"], ["10.0.0.5"]]
+    asked = fake_dns(monkeypatch, {"hooks.example": answers})
+    for _ in range(3):
+        await check_public_url("https://hooks.example/a", allow_private=False)
+    assert asked == ["hooks.example"]
+    # Another port is another answer (getaddrinfo is asked per host and port).
+    await check_public_url("https://hooks.example:8443/a", allow_private=False)
+    assert asked == ["hooks.example", "hooks.example"]
+    with pytest.raises(HostNotFound):
+        await check_public_url("https://gone.example/a", allow_private=False)
+    with pytest.raises(HostNotFound):
+        await check_public_url("https://gone.example/a", allow_private=False)
+    assert asked.count("gone.example") == 2
+    await asyncio.sleep(0.25)
+    with pytest.raises(DestinationRefused, match=r"hooks\.example \(10\.0\.0\.5\)"):
+        await check_public_url("https://hooks.example/a", allow_private=False)
+    # A kept private answer is refused or allowed by each caller's own rule.
+    await check_public_url("https://hooks.example/a", allow_private=True)
+    with pytest.raises(DestinationRefused):
+        await check_public_url("https://hooks.example/a", allow_private=False)
+    assert asked.count("hooks.example") == 3
+
+
 async def test_literal_addresses_skip_getaddrinfo_but_not_the_checks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
+import gc
 import gzip
 import os
 import socket
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -196,6 +199,30 @@ async def test_connections_are_kept_alive_and_reused(serve) -> None:
             assert (await client.get(f"{server.url}/again")).text == "ok"
     assert len(server.requests) == 3
     assert server.connections == 1
+
+
+# -- memory -----------------------------------------------------------------------------
+
+
+async def test_an_answer_is_freed_without_the_garbage_collector(serve) -> None:
+    """httpx binds a response's body stream to the response, a cycle; the client undoes
+    it once the body is read, so each answer of a busy scheduler is freed when dropped
+    instead of waiting for a collection. A streamed answer still streams."""
+    server = await serve(say_ok)
+    async with new_client(allow_private=True) as client:
+        gc.disable()
+        try:
+            response = await client.get(f"{server.url}/answer")
+            assert response.text == "ok"
+            assert response.elapsed > timedelta(0)
+            assert response.is_closed
+            gone = weakref.ref(response)
+            del response
+            assert gone() is None
+        finally:
+            gc.enable()
+        async with client.stream("GET", f"{server.url}/streamed") as streamed:
+            assert b"".join([chunk async for chunk in streamed.aiter_bytes()]) == b"ok"
 
 
 # -- cookies ---------------------------------------------------------------------------
@@ -502,6 +529,7 @@ async def test_the_connection_goes_to_the_checked_address(
     serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loopback_one_is_public(monkeypatch)
+    monkeypatch.setattr(outbound, "_RECENT", outbound.RecentAnswers(seconds=0.2))
     server = await serve(say_ok)
     answers = [["127.0.0.1"], ["127.0.0.1"], ["127.0.0.2"]]  # check, connect, check
     asked = fake_dns(monkeypatch, {"outbox.example": answers})
@@ -509,12 +537,18 @@ async def test_the_connection_goes_to_the_checked_address(
         response = await client.get(f"http://outbox.example:{server.port}/hi")
         assert response.status_code == 200
         assert server.requests[0].values("Host") == [f"outbox.example:{server.port}"]
+        # While the check's answer is kept, the next request goes to the same checked
+        # address without asking the DNS again.
+        assert (await client.get(f"http://outbox.example:{server.port}/soon")).text == "ok"
+        assert asked == ["outbox.example", "outbox.example"]
         # The name now answers 127.0.0.2: aiohttp's DNS cache still holds the checked
-        # 127.0.0.1, but every request is checked again first, and refused.
+        # 127.0.0.1, but once the check's answer is old the request is checked again
+        # first, and refused.
+        await asyncio.sleep(0.25)
         with pytest.raises(DestinationRefused, match=r"outbox\.example \(127\.0\.0\.2\)"):
             await client.get(f"http://outbox.example:{server.port}/again")
     assert asked == ["outbox.example", "outbox.example", "outbox.example"]
-    assert len(server.requests) == 1
+    assert len(server.requests) == 2
 
 
 async def test_a_name_gone_at_connect_time_is_a_connect_error(

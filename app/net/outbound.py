@@ -8,7 +8,7 @@ Two layers, both applied to every request of a client made by :func:`new_client`
 
 1. :func:`check_public_url` refuses a scheme other than http(s), a URL that
    carries a user name or password, and a host any of whose addresses (after DNS
-   resolution) is not public.
+   resolution, kept 10 s: :class:`RecentAnswers`) is not public.
 2. The transport's connections are opened to an address checked at connect time,
    never to a name resolved again afterwards, so a DNS answer that changes between
    the check and the connection (DNS rebinding) cannot slip through.
@@ -37,6 +37,7 @@ import asyncio
 import functools
 import ipaddress
 import socket
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -155,7 +156,10 @@ def _refused(host: str, address: str, reason: str) -> DestinationRefused:
 
 async def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
     """Resolve ``host``; refuse it when any of its addresses is not public."""
-    addresses = await resolve(host, port)
+    return _allowed(host, await resolve(host, port), allow_private=allow_private)
+
+
+def _allowed(host: str, addresses: list[str], *, allow_private: bool) -> list[str]:
     if allow_private:
         return addresses
     for address in addresses:
@@ -163,6 +167,36 @@ async def public_addresses(host: str, port: int, *, allow_private: bool) -> list
         if reason is not None:
             raise _refused(host, address, reason)
     return addresses
+
+
+class RecentAnswers:
+    """What names resolved to in the last ``seconds``, for the check made before each
+    request (layer 1). A scheduler publishes to a handful of hosts, and a
+    ``getaddrinfo`` (in a thread, then a DNS query) before every request cost ~160 µs
+    of CPU even for a name in ``/etc/hosts``, a fifth of a publish. Only answers are
+    kept: the address rules apply to each request, and the connection is checked
+    again when it is made (layer 2), so an answer that changed meanwhile is refused
+    there. Failures are not kept."""
+
+    LIMIT = 1024
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        now = time.monotonic()
+        kept = self._answers.get((host, port))
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        addresses = await resolve(host, port)
+        if len(self._answers) >= self.LIMIT:
+            self._answers.clear()
+        self._answers[(host, port)] = (now + self.seconds, addresses)
+        return addresses
+
+
+_RECENT = RecentAnswers()
 
 
 # -- URLs -----------------------------------------------------------------------
@@ -219,7 +253,8 @@ async def check_public_url(url: str | httpx.URL, *, allow_private: bool) -> None
     """Refuse ``url`` unless it is http(s), carries no credentials and every address
     of its host is public (or ``allow_private``). Raises :class:`OutboundError`."""
     parsed = check_url_shape(url)
-    await public_addresses(_host(parsed), _port(parsed), allow_private=allow_private)
+    host = _host(parsed)
+    _allowed(host, await _RECENT.resolve(host, _port(parsed)), allow_private=allow_private)
 
 
 # -- the transport ------------------------------------------------------------------
@@ -329,6 +364,20 @@ class OutboundClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         raise AttributeError("OutboundClient keeps no cookies; send a Cookie header instead")
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """httpx's ``send``, with the reference cycle it leaves on every answer undone.
+
+        httpx binds a response's body stream to the response itself (to set
+        ``elapsed`` when it closes): a cycle that only the garbage collector frees, so
+        every answer (its headers, our transport's stream) waited for a collection,
+        which had to walk them all (a third of the scheduler's collection time under
+        a burst, bench/README.md). Once the body is read (every request that does not
+        stream it), the stream is only the bytes already in ``response.content``."""
+        response = await super().send(request, **kwargs)
+        if not kwargs.get("stream"):
+            response.stream = httpx.ByteStream(response.content)
+        return response
 
 
 def new_client(*, allow_private: bool, **kwargs: Any) -> httpx.AsyncClient:
