@@ -1,7 +1,7 @@
 """Publish lag: how late a burst of due posts reaches the platform.
 
     .venv/bin/python bench/publish_lag.py [--n 10000] [--backend sqlite|postgresql|both]
-        [--processes 1 3] [--workers 50] [--quick] [--profile]
+        [--processes 1 3] [--workers 50] [--quick] [--profile] [--pairs K]
 
 A platform server (``bench/platform_server.py``, its own process) answers every
 publication after 50 ms, honours ``Idempotency-Key`` and counts duplicates by the
@@ -37,6 +37,11 @@ post of one delivery id (under another key); *replays*: a key sent again (answer
 from the platform's idempotency store, no new post). *CPU/delivery*: user + system
 CPU of the sending process(es) over the run, from ``/proc``.
 
+``--pairs K`` measures only the single-process ratio (Almanac's p99 over the floor's),
+K times per backend, each Almanac burst right after a floor of its own, and prints
+each pair's ratio and their median: these shared machines change speed within a run
+(bench/README.md), and a ratio taken from a floor minutes earlier drifts with them.
+
 PostgreSQL: each case creates its own database ``almanac_bench_<pid>_<n>`` through
 ``--postgres-admin`` (default ``postgresql://postgres@127.0.0.1:5432/test``) and
 drops it afterwards. ``--profile`` runs the (first) scheduler process under
@@ -63,6 +68,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1017,6 +1023,13 @@ def parse(argv: list[str] | None = None) -> Any:
         "--skip", nargs="*", default=[], choices=("floor", "apscheduler", "almanac")
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="only the single-process ratio: K floor + Almanac pairs per backend",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--postgres-admin", default=DEFAULT_ADMIN)
     # Internal: the child processes of the floor and the APScheduler reference.
@@ -1035,6 +1048,41 @@ def parse(argv: list[str] | None = None) -> Any:
     return args
 
 
+async def run_pairs(platform: Platform, args: Any, folder: str) -> list[Result]:
+    """``--pairs``: per backend, K times a floor then Almanac with one process; prints
+    each pair's p99 ratio and the median."""
+    args.processes, args.singles = [1], 0
+    results: list[Result] = []
+    summary = []
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        ratios = []
+        for pair in range(1, args.pairs + 1):
+            floor = run_floor(platform, args.n, args.workers, args.timeout)
+            print_table([floor])
+            burst: list[Result] = []
+            await almanac_cases(platform, backend, args, folder, burst)
+            results += [floor, *burst]
+            if not (floor.lags and burst and burst[0].lags):
+                continue  # the tables above show what went wrong
+            ratio = burst[0].pct(99) / floor.pct(99)
+            ratios.append(ratio)
+            summary.append(
+                f"| {backend} | {pair} | {_ms(floor.pct(99))} | {_ms(burst[0].pct(99))} "
+                f"| {ratio:.3f} × | {burst[0].lost} | {burst[0].duplicates} |"
+            )
+            print(f"  pair {pair} on {backend}: p99 {ratio:.3f} × the floor's", flush=True)
+        if ratios:
+            summary.append(
+                f"| {backend} | median of {len(ratios)} | | | **{median(ratios):.3f} ×** | | |"
+            )
+    print("\nSingle-process p99 over the floor's p99, pair by pair:\n")
+    print("| backend | pair | floor p99 | Almanac p99 | ratio | lost | dup |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(summary))
+    return results
+
+
 async def main(args: Any) -> None:
     load = os.getloadavg()
     print(
@@ -1048,6 +1096,9 @@ async def main(args: Any) -> None:
     results: list[Result] = []
     try:
         with tempfile.TemporaryDirectory(prefix="publish-lag-") as folder:
+            if args.pairs:
+                results += await run_pairs(platform, args, folder)
+                return
             if "floor" not in args.skip:
                 results.append(run_floor(platform, args.n, args.workers, args.timeout))
                 print_table(results[-1:])
