@@ -10,8 +10,8 @@ One commit point: the request dependency and each scheduler job commit once;
 services only ``flush()``. The scheduler's hot transactions (claims, published
 outcomes) are, on SQLite, plain Core run by :meth:`Database.run_write` in a writer
 thread of their own; on PostgreSQL one call of a function each
-(:meth:`Database.run_hot`, ``scheduler.pg_cycle``), on a small pool without a ping
-at checkout.
+(:meth:`Database.run_hot`, ``scheduler.pg_cycle``), on connections kept between calls
+without a ping.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -116,6 +117,50 @@ class _SQLiteWriter:
             self.connection = None
 
 
+class _HotConnections:
+    """PostgreSQL: the connections of :meth:`Database.run_hot`, kept checked out of
+    their pool between calls. Checking one out of SQLAlchemy's pool and back in for
+    each call cost ~0.2 ms of the scheduler's CPU per call, as much as the call's own
+    client-side work (bench/README.md). The engine still makes them (the same URL
+    options, the JSON codecs). No ping: a connection the server dropped fails its
+    call, and ``run_hot`` takes another."""
+
+    # Idle connections kept: the outcomes' writer and a dispatch claim at once.
+    KEEP = 2
+
+    def __init__(self, url: URL) -> None:
+        self.engine = create_async_engine(
+            url,
+            pool_size=self.KEEP,
+            max_overflow=4,
+            pool_pre_ping=False,
+            # Its statements are prepared once per connection (asyncpg), and are
+            # written to plan the same whatever the values (``app.deliveries.queue``):
+            # planning the claim anew each time was 2.7 ms of its 4.4 on the server.
+            connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
+        )
+        self.idle: list[tuple[AsyncConnection, asyncpg.Connection]] = []
+
+    async def take(self) -> tuple[AsyncConnection, asyncpg.Connection]:
+        if self.idle:
+            return self.idle.pop()
+        connection = await self.engine.connect()
+        raw = await connection.get_raw_connection()
+        return connection, raw.driver_connection
+
+    async def give_back(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
+        if len(self.idle) < self.KEEP and not driver.is_in_transaction():
+            self.idle.append((connection, driver))
+        else:
+            await connection.close()
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for connection, _driver in idle:
+            await connection.close()
+        await self.engine.dispose()
+
+
 class Database:
     """The engine plus two session factories: read (deferred) and write (immediate)."""
 
@@ -126,7 +171,7 @@ class Database:
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._sqlite_writer: _SQLiteWriter | None = None
-        self._hot_engine: AsyncEngine | None = None
+        self._hot: _HotConnections | None = None
 
     @property
     def dialect(self) -> str:
@@ -154,9 +199,9 @@ class Database:
     async def run_hot(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """PostgreSQL: ``work`` on a hot connection's own asyncpg connection, in
         autocommit (a statement is its own transaction, one round trip: for
-        ``scheduler.pg_cycle``'s function). A connection that failed is dropped from the
-        pool; one found lost (a pooled connection is not pinged) is replaced and
-        ``work`` run once more, and a second loss raises :class:`HotConnectionLost` (a
+        ``scheduler.pg_cycle``'s function). A connection that failed is dropped; one
+        found lost (a kept connection is not pinged) is replaced and ``work`` run once
+        more, and a second loss raises :class:`HotConnectionLost` (a
         ``ConnectionError``)."""
         try:
             return await self._run_hot(work)
@@ -164,44 +209,32 @@ class Database:
             return await self._run_hot(work)
 
     async def _run_hot(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        async with self._hot().connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            try:
-                return await work(driver)
-            except BaseException as error:
-                # Whatever stopped it (a cancellation mid-statement too), the connection
-                # is not given back to the pool in an unknown state.
-                lost = isinstance(error, Exception) and (
-                    isinstance(error, _CONNECTION_LOST) or driver.is_closed()
-                )
-                await connection.invalidate()
-                if lost:
-                    raise HotConnectionLost(str(error) or type(error).__name__) from error
-                raise
-
-    def _hot(self) -> AsyncEngine:
-        engine = self._hot_engine
-        if engine is None:
-            engine = self._hot_engine = create_async_engine(
-                self.engine.url,
-                pool_size=2,
-                max_overflow=4,
-                pool_pre_ping=False,
-                # Its statements are prepared once per connection (asyncpg), and are
-                # written to plan the same whatever the values (``app.deliveries.queue``):
-                # planning the claim anew each time was 2.7 ms of its 4.4 on the server.
-                connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
+        hot = self._hot
+        if hot is None:
+            hot = self._hot = _HotConnections(self.engine.url)
+        connection, driver = await hot.take()
+        try:
+            result = await work(driver)
+        except BaseException as error:
+            # Whatever stopped it (a cancellation mid-statement too), the connection
+            # is not given back in an unknown state.
+            lost = isinstance(error, Exception) and (
+                isinstance(error, _CONNECTION_LOST) or driver.is_closed()
             )
-        return engine
+            await connection.invalidate()
+            if lost:
+                raise HotConnectionLost(str(error) or type(error).__name__) from error
+            raise
+        await hot.give_back(connection, driver)
+        return result
 
     async def dispose(self) -> None:
         writer, self._sqlite_writer = self._sqlite_writer, None
         if writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
-        hot, self._hot_engine = self._hot_engine, None
+        hot, self._hot = self._hot, None
         if hot is not None:
-            await hot.dispose()
+            await hot.close()
         await self.engine.dispose()
 
 

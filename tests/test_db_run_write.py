@@ -120,6 +120,28 @@ async def test_run_hot_is_autocommit_on_the_hot_pool(database: Database) -> None
         assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
 
 
+async def test_run_hot_keeps_its_connection_between_calls(database: Database) -> None:
+    """PostgreSQL: consecutive calls reuse one connection (no checkout from a pool per
+    call); two calls at once get two, and neither is in a transaction afterwards."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+
+    async def backend_pid(connection: Any) -> int:
+        return await connection.fetchval("SELECT pg_backend_pid()")
+
+    first = await database.run_hot(backend_pid)
+    assert await database.run_hot(backend_pid) == first
+
+    async def slow_pid(connection: Any) -> tuple[int, bool]:
+        await connection.execute("SELECT pg_sleep(0.2)")
+        return await backend_pid(connection), connection.is_in_transaction()
+
+    together = await asyncio.gather(database.run_hot(slow_pid), database.run_hot(slow_pid))
+    assert len({pid for pid, _ in together}) == 2
+    assert not any(in_transaction for _, in_transaction in together)
+    assert await database.run_hot(backend_pid) in {pid for pid, _ in together}
+
+
 async def test_run_write_is_sqlite_only(database: Database) -> None:
     if database.is_sqlite:
         pytest.skip("PostgreSQL only")
