@@ -145,7 +145,11 @@ class _HotConnections:
         if self.idle:
             return self.idle.pop()
         connection = await self.engine.connect()
-        raw = await connection.get_raw_connection()
+        try:
+            raw = await connection.get_raw_connection()
+        except BaseException:
+            await connection.invalidate()
+            raise
         return connection, raw.driver_connection
 
     async def give_back(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
