@@ -1048,14 +1048,18 @@ def parse(argv: list[str] | None = None) -> Any:
     return args
 
 
+def backends_of(args: Any) -> list[str]:
+    """The backends ``--backend`` names."""
+    return ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+
+
 async def run_pairs(platform: Platform, args: Any, folder: str) -> list[Result]:
     """``--pairs``: per backend, K times a floor then Almanac with one process; prints
     each pair's p99 ratio and the median."""
     args.processes, args.singles = [1], 0
     results: list[Result] = []
     summary = []
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
+    for backend in backends_of(args):
         ratios = []
         for pair in range(1, args.pairs + 1):
             floor = run_floor(platform, args.n, args.workers, args.timeout)
@@ -1117,8 +1121,7 @@ async def main(args: Any) -> None:
                     )
                     print_table(results[-1:])
             if "almanac" not in args.skip:
-                backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-                for backend in backends:
+                for backend in backends_of(args):
                     await almanac_cases(platform, backend, args, folder, results)
     finally:
         platform.close()
